@@ -11,7 +11,8 @@ import re
 from datetime import timedelta
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# ASCII only: \d would otherwise accept digits of other scripts (fullwidth, Arabic-Indic).
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -28,13 +29,18 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if pos != len(cleaned):
         raise ValueError(f"invalid duration {text!r}; expected e.g. 30s, 15m, 1h, 7d or 1h30m")
-    if seconds <= 0:
+    try:
+        value = timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
+    # Checked after conversion: ``0.0001ms`` is positive but rounds to a zero timedelta.
+    if value <= timedelta(0):
         raise ValueError(f"duration {text!r} must be greater than zero")
-    return timedelta(seconds=seconds)
+    return value
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest DUR string for ``value`` (inverse of :func:`parse_duration` for whole seconds)."""
+    """The shortest DUR string for ``value``; the inverse of parse_duration for whole seconds."""
     total = int(value.total_seconds())
     if total <= 0:
         return "0s"
