@@ -1,0 +1,158 @@
+"""The database connection: engine set-up per backend, timeouts, read-only mode, and the
+translation of driver errors into opsctl's own.
+
+Only this package imports SQLAlchemy and psycopg; everything above sees ``Database`` and
+``DatabaseUnavailable`` (exit 3) or ``OperationTimeout``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from opsctl.errors import DatabaseUnavailable, OperationTimeout
+
+# SQLSTATE 57014: query_canceled, which is how PostgreSQL reports statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+class Database:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = 300.0,
+        read_only: bool = False,
+    ) -> None:
+        self.url = url
+        self.connect_timeout_s = connect_timeout_s
+        self.statement_timeout_s = statement_timeout_s
+        self.read_only = read_only
+        parsed = make_url(url)
+        self.dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        self._parsed = parsed
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        database = self._parsed.database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database).expanduser().resolve()
+
+    @property
+    def safe_url(self) -> str:
+        return self._parsed.render_as_string(hide_password=True)
+
+    @cached_property
+    def engine(self) -> Engine:
+        if self.is_sqlite:
+            return self._sqlite_engine()
+        return self._postgres_engine()
+
+    def _sqlite_engine(self) -> Engine:
+        path = self.sqlite_path
+        if path is None:
+            return create_engine(self.url, poolclass=NullPool)
+        if self.read_only:
+            if not path.exists():
+                raise DatabaseUnavailable(f"SQLite database {path} does not exist")
+            url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DatabaseUnavailable(
+                    f"cannot create the database directory {path.parent}: {error.strerror}"
+                ) from error
+            url = f"sqlite:///{path}"
+        engine = create_engine(
+            url, connect_args={"timeout": self.connect_timeout_s}, poolclass=NullPool
+        )
+        read_only = self.read_only
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if read_only:
+                cursor.execute("PRAGMA query_only = ON")
+            else:
+                # WAL lets the monitored service keep writing while a job reads.
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+        return engine
+
+    def _postgres_engine(self) -> Engine:
+        options = f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
+        if self.read_only:
+            # Every transaction of a dry run is READ ONLY: the server itself refuses writes.
+            options += " -c default_transaction_read_only=on"
+        url = self._parsed
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(
+            url,
+            connect_args={
+                "connect_timeout": max(1, math.ceil(self.connect_timeout_s)),
+                "options": options,
+                "application_name": "opsctl",
+            },
+            pool_size=5,
+            max_overflow=5,
+        )
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection whose driver errors come out as opsctl errors (exit 3)."""
+        with translate_errors(self), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success."""
+        with translate_errors(self), self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+@contextmanager
+def translate_errors(db: Database) -> Iterator[None]:
+    try:
+        yield
+    except exc.DBAPIError as error:
+        raise _translated(db, error) from error
+    except exc.SQLAlchemyError as error:
+        raise DatabaseUnavailable(f"database error: {error}") from error
+
+
+def _translated(db: Database, error: exc.DBAPIError) -> DatabaseUnavailable:
+    orig = error.orig
+    detail = (str(orig) if orig is not None else str(error)).strip().splitlines()
+    message = detail[0] if detail else type(error).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    where = db.safe_url
+    if sqlstate == _QUERY_CANCELED:
+        return OperationTimeout(
+            f"database statement exceeded {db.statement_timeout_s:g}s "
+            f"(database.statement_timeout_s): {message}"
+        )
+    if isinstance(error, exc.OperationalError | exc.InterfaceError):
+        return DatabaseUnavailable(f"database unavailable ({where}): {message}")
+    return DatabaseUnavailable(f"database error ({where}): {message}")

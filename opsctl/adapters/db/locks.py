@@ -1,0 +1,78 @@
+"""One run per job at a time.
+
+PostgreSQL: a session-level advisory lock on a dedicated connection, so the lock holds
+across hosts and the server drops it the moment the holder's connection dies (a
+``kill -9`` never leaves a stale lock). SQLite: an OS file lock (flock) beside the
+database file, which the kernel releases when the process dies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+
+from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.errors import DatabaseUnavailable, LockHeld
+
+
+def advisory_key(job: str) -> int:
+    """A stable signed 64-bit key per job (Python's ``hash`` is salted per process)."""
+    digest = hashlib.blake2b(f"opsctl:{job}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def job_lock(db: Database, job: str, lock_dir: Path | None = None) -> Iterator[None]:
+    if db.is_sqlite:
+        with _file_lock(db, job, lock_dir):
+            yield
+    else:
+        with _advisory_lock(db, job):
+            yield
+
+
+@contextmanager
+def _advisory_lock(db: Database, job: str) -> Iterator[None]:
+    key = advisory_key(job)
+    with translate_errors(db):
+        conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with translate_errors(db):
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        if not got:
+            raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
+        try:
+            yield
+        finally:
+            with translate_errors(db):
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _file_lock(db: Database, job: str, lock_dir: Path | None) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    base = db.sqlite_path
+    directory = lock_dir or (base.parent if base else None)
+    if directory is None:
+        yield  # an in-memory database is private to this process
+        return
+    name = f"{base.name if base else 'opsctl'}.{job}.lock"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(directory / name, timeout=0)
+        lock.acquire()
+    except Timeout as error:
+        raise LockHeld(f"another {job} run holds its lock ({directory / name})") from error
+    except OSError as error:
+        raise DatabaseUnavailable(f"cannot take the lock {directory / name}: {error}") from error
+    try:
+        yield
+    finally:
+        lock.release()

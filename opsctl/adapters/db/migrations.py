@@ -1,0 +1,64 @@
+"""Create or upgrade opsctl's own tables.
+
+Each step moves the schema from version N-1 to N and is recorded in
+``opsctl_schema_version``; running ``ensure_schema`` again is a cheap no-op, so every job
+calls it and a fresh crontab line works against an empty database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, func, inspect, select, text
+
+from opsctl.adapters.db import tables
+from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.locks import advisory_key
+from opsctl.errors import DatabaseUnavailable
+from opsctl.runtime import utc_now
+
+
+def _v1(conn: Connection) -> None:
+    tables.opsctl_metadata.create_all(conn, checkfirst=True)
+
+
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1}
+LATEST = max(STEPS)
+assert LATEST == tables.SCHEMA_VERSION
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table(tables.schema_version.name):
+        return 0
+    return int(conn.execute(select(func.coalesce(func.max(tables.schema_version.c.version), 0)))
+               .scalar_one())
+
+
+def ensure_schema(db: Database) -> list[int]:
+    """Apply the missing steps; return the versions applied (empty when up to date)."""
+    with db.connect() as conn:
+        if current_version(conn) >= LATEST:
+            return []
+    try:
+        return _upgrade(db)
+    except DatabaseUnavailable:
+        # Two first runs at once on SQLite: the loser finds the tables made by the winner.
+        with db.connect() as conn:
+            if current_version(conn) >= LATEST:
+                return []
+        raise
+
+
+def _upgrade(db: Database) -> list[int]:
+    with db.begin() as conn:
+        if not db.is_sqlite:
+            # Two first runs at once must not both create the tables.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("schema")})
+        applied = []
+        for version in range(current_version(conn) + 1, LATEST + 1):
+            STEPS[version](conn)
+            conn.execute(
+                tables.schema_version.insert().values(version=version, applied_at=utc_now())
+            )
+            applied.append(version)
+        return applied

@@ -1,0 +1,127 @@
+"""Table definitions: opsctl's own ``opsctl_*`` tables and the monitored source table.
+
+The source table is built from ``[source]`` so every column can be remapped; columns keep
+their contract names as SQLAlchemy keys (``table.c.created_at``) whatever they are called
+in the database, so no query has to know about the remapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from opsctl.adapters.db.types import JsonDocument, UtcDateTime
+
+SCHEMA_VERSION = 1
+
+opsctl_metadata = MetaData()
+
+schema_version = Table(
+    "opsctl_schema_version",
+    opsctl_metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+runs = Table(
+    "opsctl_runs",
+    opsctl_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("run_id", String(36), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("exit_code", Integer, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("summary", JsonDocument, nullable=True),
+    Column("error", JsonDocument, nullable=True),
+    # (job, finished_at) serves "latest runs of a job" and freshness checks;
+    # finished_at alone serves the retention delete.
+    Index("ix_opsctl_runs_job_finished", "job", "finished_at"),
+    Index("ix_opsctl_runs_finished", "finished_at"),
+)
+
+alert_state = Table(
+    "opsctl_alert_state",
+    opsctl_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),  # open | resolved
+    Column("opened_at", UtcDateTime, nullable=True),
+    Column("last_notified_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("details", JsonDocument, nullable=True),
+)
+
+metric_rollups = Table(
+    "opsctl_metric_rollups",
+    opsctl_metadata,
+    Column("period", String(16), nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("total_exports", BigInteger, nullable=False),
+    Column("failure_rate", Float, nullable=True),
+    Column("metrics", JsonDocument, nullable=False),
+    Column("computed_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("period", "window_start", "window_end",
+                         name="pk_opsctl_metric_rollups"),
+)
+
+SOURCE_COLUMNS = (
+    "id", "export_id", "user_id", "format", "status", "conversation_count", "duration_ms",
+    "file_size_bytes", "file_path", "error_type", "error_message", "created_at", "expires_at",
+)
+
+
+def source_table(table: str, columns: Mapping[str, str], metadata: MetaData | None = None) -> Table:
+    """The monitored table as configured; ``table`` may be ``schema.name``."""
+    schema, _, name = table.rpartition(".")
+
+    def col(key: str, type_: object, **kw: object) -> Column[object]:
+        return Column(columns.get(key, key), type_, key=key, **kw)  # type: ignore[call-overload]
+
+    return Table(
+        name,
+        metadata or MetaData(),
+        col("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+            autoincrement=True),
+        col("export_id", String(36), nullable=False),
+        col("user_id", Text, nullable=False),
+        col("format", String(32), nullable=False),
+        col("status", String(32), nullable=False),
+        col("conversation_count", Integer, nullable=False, default=0),
+        col("duration_ms", Integer, nullable=True),
+        col("file_size_bytes", BigInteger, nullable=True),
+        col("file_path", Text, nullable=True),
+        col("error_type", Text, nullable=True),
+        col("error_message", Text, nullable=True),
+        col("created_at", UtcDateTime, nullable=False),
+        col("expires_at", UtcDateTime, nullable=True),
+        schema=schema or None,
+    )
+
+
+def source_indexes(table: Table) -> list[Index]:
+    """The indexes opsctl's queries want on the source table (created by ``demo seed``).
+
+    ``created_at`` serves metrics windows, failure-rate and log retention; the partial
+    ``expires_at`` index keeps the daily file cleanup from scanning the whole table.
+    """
+    return [
+        Index(f"ix_{table.name}_created_at", table.c.created_at),
+        Index(f"ix_{table.name}_expires_at", table.c.expires_at),
+    ]

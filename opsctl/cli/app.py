@@ -1,0 +1,112 @@
+"""The Typer application: global options and the command groups, nothing else."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from opsctl import __version__
+from opsctl.cli.commands import config, db, demo, failure_rate, files, health, logs, metrics, runs
+from opsctl.cli.session import Environment, Session
+
+
+class OutputMode(StrEnum):
+    auto = "auto"
+    json = "json"
+    text = "text"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+app = typer.Typer(
+    name="opsctl",
+    help="Scheduled upkeep for the data-export service: metrics, failure-rate alerts, "
+    "file and log cleanup, health probes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(ctx: typer.Context, value: bool) -> None:
+    if value:
+        env = ctx.obj
+        stream = env.stdout if isinstance(env, Environment) else None
+        typer.echo(f"opsctl {__version__}", file=stream)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="PATH",
+                     help="TOML config file (default: $OPSCTL_CONFIG, then "
+                     "~/.config/opsctl/config.toml if it exists)."),
+    ] = None,
+    output: Annotated[
+        OutputMode | None,
+        typer.Option("--output", help="json lines for machines, text for people; auto picks "
+                     "json when stdout is not a terminal. [env: OPSCTL_OUTPUT]"),
+    ] = None,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option("--log-level", help="Diagnostics on stderr; debug also shows tracebacks. "
+                     "[env: OPSCTL_LOG_LEVEL]"),
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours (NO_COLOR is honoured too).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    env = ctx.obj
+    assert isinstance(env, Environment)
+    if config_path is None and env.environ.get("OPSCTL_CONFIG"):
+        config_path = Path(env.environ["OPSCTL_CONFIG"])
+    Session.start(
+        env,
+        config=config_path,
+        output=_env_choice(output, env, "OPSCTL_OUTPUT", OutputMode, OutputMode.auto),
+        log_level=_env_choice(log_level, env, "OPSCTL_LOG_LEVEL", LogLevel, LogLevel.warning),
+        no_color=no_color,
+    )
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _env_choice(value: E | None, env: Environment, var: str, enum: type[E], default: E) -> str:
+    if value is not None:
+        return value.value
+    raw = env.environ.get(var, "").strip().lower()
+    if not raw:
+        return default.value
+    try:
+        return enum(raw).value
+    except ValueError:
+        raise typer.BadParameter(
+            f"{var}={raw!r} is not one of {', '.join(m.value for m in enum)}"
+        ) from None
+
+
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(failure_rate.app, name="failure-rate")
+app.add_typer(files.app, name="files")
+app.add_typer(logs.app, name="logs")
+app.add_typer(health.app, name="health")
+app.add_typer(runs.app, name="runs")
+app.add_typer(db.app, name="db")
+app.add_typer(demo.app, name="demo")
+app.add_typer(config.app, name="config")

@@ -1,0 +1,76 @@
+"""``opsctl config show|validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opsctl.cli import render
+from opsctl.cli.session import Session, guarded
+from opsctl.exit_codes import ExitCode
+from opsctl.jobs.result import JobResult
+
+app = typer.Typer(help="Show or validate the configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(ctx: typer.Context) -> None:
+    """Print the effective configuration (file, then environment), secrets redacted."""
+    session = Session.of(ctx)
+
+    def action() -> JobResult:
+        from opsctl.settings import redacted
+
+        return JobResult("config", "effective configuration", "ok", ExitCode.OK,
+                         {"config_path": _path(session.config_path),
+                          "config": redacted(session.settings)})
+
+    guarded(session, action)
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Config file (default: --config).")] = None,
+) -> None:
+    """Check a config file; exit 0 when valid, 78 naming the key when not. For CI."""
+    session = Session.of(ctx)
+    target = path or session.config_path
+
+    def action() -> JobResult:
+        from opsctl.settings import load_settings
+
+        load_settings(target, session.runtime.env)
+        return JobResult("config_valid", f"configuration {_path(target)} is valid", "valid",
+                         ExitCode.OK, {"config_path": _path(target)})
+
+    guarded(session, action)
+
+
+def _path(path: Path | None) -> str:
+    return str(path) if path else "(defaults and environment)"
+
+
+@render.register("config")
+def _render_config(out: Console, result: JobResult) -> None:
+    table = Table(title=f"configuration: {result.fields['config_path']}", show_header=False,
+                  title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in _flatten(result.fields["config"]):
+        table.add_row(key, render._plain(value))
+    out.print(table)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows

@@ -1,0 +1,70 @@
+"""The entry point: argv in, exit code out. The only place the process exits.
+
+Click's own conventions (exit 2 for usage errors, tracebacks for the unexpected) are
+replaced here with the contract's: usage errors exit 64, opsctl errors exit with their own
+code after an ``error`` event, and nothing ever ends in a traceback unless asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+from typer._click import exceptions as click_exceptions  # typer vendors click
+from typer import Abort
+from typer.main import get_command
+
+from opsctl.cli.app import app
+from opsctl.cli.session import Environment, report_error
+from opsctl.errors import OpsctlError, UsageError
+from opsctl.exit_codes import ExitCode
+from opsctl.runtime import process_env
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    env = Environment(
+        environ=dict(process_env() if environ is None else environ),
+        stdout=stdout or sys.stdout,
+        stderr=stderr or sys.stderr,
+    )
+    command = get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        returned = command.main(args=args, prog_name="opsctl", standalone_mode=False, obj=env)
+    except click_exceptions.UsageError as exc:
+        return report_error(env, UsageError(_usage_message(exc)))
+    except Abort:
+        return report_error(env, OpsctlError("aborted"), code=ExitCode.SIGINT)
+    except click_exceptions.ClickException as exc:
+        return report_error(env, UsageError(exc.format_message()))
+    except OpsctlError as exc:
+        return report_error(env, exc)
+    except KeyboardInterrupt:
+        return report_error(env, OpsctlError("interrupted"), code=ExitCode.SIGINT)
+    except Exception as exc:
+        if env.debug:
+            env.stderr.write(traceback.format_exc())
+        return report_error(env, OpsctlError(f"internal error: {type(exc).__name__}: {exc}"))
+    if isinstance(returned, int) and env.exit_code is None:
+        return returned  # typer.Exit from --help, --version or Ctrl-C while parsing
+    return int(env.exit_code or ExitCode.OK)
+
+
+def _usage_message(exc: click_exceptions.UsageError) -> str:
+    message = exc.format_message()
+    if exc.ctx is not None:
+        return f"{message} (see '{exc.ctx.command_path} --help')"
+    return message
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

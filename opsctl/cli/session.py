@@ -1,0 +1,208 @@
+"""The run context of one invocation: built from the global options, handed to commands.
+
+Commands stay thin because everything they share lives here: the runtime, the settings
+(loaded lazily, so ``--help`` never touches the config), the emitter, the database and
+the call into the job runner. Heavy modules are imported inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import typer
+
+from opsctl.errors import ConfigError, OpsctlError
+from opsctl.events import Emitter, Redactor, configure_diagnostics
+from opsctl.exit_codes import ExitCode
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.result import JobResult
+from opsctl.ports import RunBookkeeping
+from opsctl.runtime import Runtime, resolve_output, wants_color
+
+if TYPE_CHECKING:
+    from opsctl.adapters.db.database import Database
+    from opsctl.settings import Settings
+
+
+@dataclass
+class Environment:
+    """What the process was started with; ``main`` builds it, tests pass their own."""
+
+    environ: dict[str, str]
+    stdout: TextIO
+    stderr: TextIO
+    exit_code: ExitCode | None = None
+    session: Session | None = None
+
+    @property
+    def debug(self) -> bool:
+        return self.session is not None and self.session.runtime.debug
+
+    def fallback_runtime(self) -> Runtime:
+        isatty = _isatty(self.stdout)
+        requested = self.environ.get("OPSCTL_OUTPUT", "auto")
+        return Runtime(stdout=self.stdout, stderr=self.stderr, env=self.environ,
+                       output=resolve_output(requested, isatty), stdout_isatty=isatty)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Session:
+    def __init__(self, env: Environment, runtime: Runtime, config_path: Path | None) -> None:
+        self.env = env
+        self.runtime = runtime
+        self.config_path = config_path
+        self._db: Database | None = None
+
+    @classmethod
+    def start(
+        cls, env: Environment, *, config: Path | None, output: str, log_level: str,
+        no_color: bool,
+    ) -> Session:
+        stdout_tty, stderr_tty = _isatty(env.stdout), _isatty(env.stderr)
+        runtime = Runtime(
+            stdout=env.stdout, stderr=env.stderr, env=env.environ,
+            output=resolve_output(output, stdout_tty),
+            color=wants_color(no_color, env.environ, stdout_tty),
+            log_level=log_level, stdout_isatty=stdout_tty, stderr_isatty=stderr_tty,
+        )
+        session = cls(env, runtime, config)
+        env.session = session
+        configure_diagnostics(runtime, Redactor())
+        return session
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> Session:
+        env = ctx.find_root().obj
+        assert isinstance(env, Environment) and env.session is not None
+        return env.session
+
+    @cached_property
+    def settings(self) -> Settings:
+        from opsctl.settings import load_settings
+
+        return load_settings(self.config_path, self.runtime.env)
+
+    def secrets(self) -> list[str]:
+        from opsctl.settings import secret_values
+
+        try:
+            return secret_values(self.settings)
+        except ConfigError:
+            return []
+
+    def emitter(self, job: str | None = None) -> Emitter:
+        from opsctl.cli import render
+
+        return Emitter(self.runtime, job, self.secrets(),
+                       sink=render.event_sink(self.runtime))
+
+    def database(self, *, read_only: bool = False) -> Database:
+        from opsctl.adapters.db.database import Database
+        from opsctl.settings import database_url
+
+        if self._db is None or self._db.read_only != read_only:
+            db = self.settings.database
+            self._db = Database(
+                database_url(self.settings, self.runtime.env),
+                connect_timeout_s=db.connect_timeout_s,
+                statement_timeout_s=db.statement_timeout_s,
+                read_only=read_only,
+            )
+        return self._db
+
+    def dry_run(self, flag: bool = False) -> bool:
+        return flag or self.runtime.forced_dry_run
+
+    def finish(self, code: ExitCode) -> None:
+        self.env.exit_code = code
+
+    def run_job(
+        self,
+        job: str,
+        summary_type: str,
+        work: Callable[[JobContext], JobResult],
+        *,
+        mutating: bool = False,
+        cooperative: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        """Run one job through the runner, render its outcome and set the exit code."""
+        from opsctl.cli import render
+        from opsctl.jobs.runner import JobSpec, execute
+
+        emitter = self.emitter(job)
+        dry = self.dry_run(dry_run)
+        try:
+            retention = self.settings.runs.retention_days
+            bookkeeping = self._bookkeeping(dry)
+        except OpsctlError as exc:
+            self.finish(report_error(self.env, exc, job=job))
+            return
+        spec = JobSpec(job, summary_type, mutating=mutating, cooperative=cooperative,
+                       dry_run=dry, history_retention=timedelta(days=retention))
+        ctx = JobContext(job, self.runtime, emitter, dry_run=dry,
+                         progress=render.progress_factory(self.runtime))
+        outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx))
+        render.outcome(self.runtime, outcome)
+        if self._db is not None:
+            self._db.dispose()
+        self.finish(outcome.exit_code)
+
+    def _bookkeeping(self, dry_run: bool) -> RunBookkeeping:
+        from opsctl.adapters.db.runs import DbBookkeeping
+
+        return DbBookkeeping(self.database(read_only=dry_run))
+
+
+def report_error(
+    env: Environment, exc: OpsctlError, *, code: ExitCode | None = None, job: str | None = None
+) -> int:
+    """Report an error that happened outside a job run (usage, config, parse)."""
+    from opsctl.cli import render
+
+    session = env.session
+    runtime = session.runtime if session else env.fallback_runtime()
+    secrets = session.secrets() if session else []
+    exit_code = code or exc.exit_code
+    emitter = Emitter(runtime, job, secrets)
+    message = emitter.redactor.text(exc.message)
+    if runtime.output == "json":
+        emitter.emit("error", message, level="error",
+                     error={"kind": exc.kind, "message": message}, exit_code=int(exit_code))
+    else:
+        render.error_line(runtime, exc.kind, message)
+    env.exit_code = exit_code
+    return int(exit_code)
+
+
+def emit_result(session: Session, result: JobResult, job: str | None = None) -> None:
+    """Report a command that is not a scheduled job (config, db init): same shapes, no
+    history, no lock."""
+    from opsctl.cli import render
+    from opsctl.jobs.runner import JobOutcome
+
+    emitter = session.emitter(job)
+    emitter.emit(result.summary_type, result.message, level=result.level, **result.summary())
+    render.outcome(session.runtime, JobOutcome(result.exit_code, result=result))
+    session.finish(result.exit_code)
+
+
+def guarded(session: Session, action: Callable[[], JobResult], job: str | None = None) -> None:
+    """Run a non-job command, turning opsctl errors into one ``error`` event and its code."""
+    try:
+        result = action()
+    except OpsctlError as exc:
+        session.finish(ExitCode(report_error(session.env, exc, job=job)))
+        return
+    emit_result(session, result, job)

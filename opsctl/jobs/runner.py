@@ -1,0 +1,134 @@
+"""The wrapper around every job run.
+
+It is the single place that guarantees what cron depends on: the schema exists, the lock
+is held for the whole run, exactly one summary or ``error`` event ends the run, the run is
+recorded in history (never in dry run), and old history is pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+
+from opsctl.errors import Interrupted, LockHeld, OpsctlError
+from opsctl.events import Emitter
+from opsctl.exit_codes import ExitCode
+from opsctl.jobs.result import JobResult
+from opsctl.ports import RunBookkeeping, RunRecord
+from opsctl.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB_NAMES = (
+    "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe"
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    summary_type: str
+    mutating: bool = False  # takes the job lock
+    cooperative: bool = False  # checks runtime.stop between batches
+    dry_run: bool = False
+    history_retention: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    exit_code: ExitCode
+    result: JobResult | None = None
+    error: OpsctlError | None = None
+
+
+def execute(
+    spec: JobSpec,
+    runtime: Runtime,
+    emitter: Emitter,
+    bookkeeping: RunBookkeeping,
+    work: Callable[[], JobResult],
+) -> JobOutcome:
+    started = runtime.clock()
+    outcome = _run(spec, runtime, emitter, bookkeeping, work)
+    if spec.dry_run or isinstance(outcome.error, LockHeld):
+        return outcome
+    finished = runtime.clock()
+    record = RunRecord(
+        job=spec.name,
+        run_id=runtime.run_id,
+        host=runtime.host,
+        started_at=started,
+        finished_at=finished,
+        state=outcome.result.state if outcome.result else "error",
+        exit_code=int(outcome.exit_code),
+        duration_ms=int((finished - started).total_seconds() * 1000),
+        summary=emitter.redactor.value(outcome.result.summary()) if outcome.result else {},
+        error=_error_object(outcome.error, emitter) if outcome.error else None,
+    )
+    try:
+        bookkeeping.record_run(record)
+        bookkeeping.prune_runs(finished - spec.history_retention)
+    except OpsctlError as exc:
+        # The run itself is over and reported; failing to remember it must not change
+        # the exit code cron acts on.
+        log.warning("could not record the run in history: %s", emitter.redactor.text(str(exc)))
+    return outcome
+
+
+def _run(
+    spec: JobSpec,
+    runtime: Runtime,
+    emitter: Emitter,
+    bookkeeping: RunBookkeeping,
+    work: Callable[[], JobResult],
+) -> JobOutcome:
+    try:
+        with runtime.stop.installed(cooperative=spec.cooperative):
+            if not spec.dry_run:
+                bookkeeping.ensure_schema()
+            lock: AbstractContextManager[None] = (
+                bookkeeping.job_lock(spec.name)
+                if spec.mutating and not spec.dry_run
+                else nullcontext()
+            )
+            with lock:
+                runtime.stop.raise_if_requested()
+                result = work()
+        emitter.emit(result.summary_type, result.message, level=result.level, **result.summary())
+        return JobOutcome(result.exit_code, result=result)
+    except LockHeld as exc:
+        emitter.emit("job_skipped", f"{spec.name} skipped: {exc}", level="warning",
+                     reason=str(exc), state="skipped", exit_code=int(exc.exit_code))
+        return JobOutcome(exc.exit_code, error=exc)
+    except Interrupted as exc:
+        # The contract wants the summary even when a signal cut the job short.
+        result = JobResult(spec.summary_type, f"{spec.name} interrupted", "interrupted",
+                           exc.exit_code, {"error": _error_object(exc, emitter)})
+        emitter.emit(result.summary_type, result.message, level="error", **result.summary())
+        return JobOutcome(exc.exit_code, result=result, error=exc)
+    except OpsctlError as exc:
+        return _fail(exc, runtime, emitter)
+    except Exception as exc:
+        # A bug, not a finding: still one error event and no traceback on stdout.
+        log.debug("unexpected failure", exc_info=True)
+        internal = OpsctlError(f"internal error: {type(exc).__name__}: {exc}")
+        internal.kind = "internal"
+        if runtime.debug:
+            runtime.stderr.write(traceback.format_exc())
+        return _fail(internal, runtime, emitter)
+
+
+def _fail(exc: OpsctlError, runtime: Runtime, emitter: Emitter) -> JobOutcome:
+    if runtime.debug and exc.__cause__ is not None:
+        runtime.stderr.write("".join(traceback.format_exception(exc.__cause__)))
+    emitter.emit("error", emitter.redactor.text(exc.message), level="error",
+                 error=_error_object(exc, emitter), state="error", exit_code=int(exc.exit_code))
+    return JobOutcome(exc.exit_code, error=exc)
+
+
+def _error_object(exc: OpsctlError, emitter: Emitter) -> dict[str, str]:
+    return {"kind": exc.kind, "message": emitter.redactor.text(exc.message)}

@@ -1,0 +1,110 @@
+"""Shared test helpers: crafted export rows, a CLI runner on the real entry point."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, inspect
+
+from opsctl.adapters.db.tables import source_table
+from opsctl.cli.main import main
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def export_row(**overrides: Any) -> dict[str, Any]:
+    """One export row with sensible defaults; override any contract column."""
+    row: dict[str, Any] = {
+        "export_id": str(uuid.uuid4()),
+        "user_id": "user-1",
+        "format": "json",
+        "status": "completed",
+        "conversation_count": 10,
+        "duration_ms": 1000,
+        "file_size_bytes": 1000,
+        "file_path": None,
+        "error_type": None,
+        "error_message": None,
+        "created_at": T0,
+        "expires_at": None,
+    }
+    row.update(overrides)
+    return row
+
+
+def insert_exports(
+    url: str,
+    rows: Iterable[Mapping[str, Any]],
+    table: str = "export_logs",
+    columns: Mapping[str, str] | None = None,
+) -> None:
+    """Create the source table when missing and insert ``rows`` (via SQLAlchemy, no mocks)."""
+    engine = create_engine(url)
+    try:
+        tbl = source_table(table, columns or {})
+        with engine.begin() as conn:
+            if not inspect(conn).has_table(tbl.name, schema=tbl.schema):
+                tbl.create(conn)
+            batch = [dict(r) for r in rows]
+            if batch:
+                conn.execute(insert(tbl), batch)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == type_]
+
+    def one(self, type_: str) -> dict[str, Any]:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_!r} event, got {len(found)}: {self.stdout}"
+        return found[0]
+
+
+@dataclass
+class Cli:
+    """Runs ``opsctl`` in-process through ``main()`` with an isolated environment."""
+
+    env: dict[str, str]
+
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None,
+                 output: str | None = "json") -> CliResult:
+        argv = ([f"--output={output}"] if output else []) + list(args)
+        out, err = io.StringIO(), io.StringIO()
+        code = main(argv, environ={**self.env, **(env or {})}, stdout=out, stderr=err)
+        stdout = out.getvalue()
+        events = []
+        if output == "json":
+            events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+        return CliResult(code, stdout, err.getvalue(), events)
+
+
+def isolated_env(home: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "PATH": "/usr/bin:/bin",
+    }
+    if database_url:
+        env["OPSCTL_DATABASE__URL"] = database_url
+    return env
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)
