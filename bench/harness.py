@@ -1,0 +1,90 @@
+"""What every benchmark shares: run a command, time it, read its peak RSS, print ratios.
+
+Benchmarks compare opsctl with the plain tool doing the same work on the same data
+(psql, find -delete, gzip), so a figure means something on any machine: the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+PG_URL = os.environ.get("OPSCTL_BENCH_DATABASE_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    label: str
+    seconds: float
+    peak_rss_mb: float
+    exit_code: int
+
+
+def measure(label: str, argv: Sequence[str] | str, env: Mapping[str, str] | None = None,
+            *, shell: bool = False, stdin: bytes | None = None) -> Measurement:
+    """Run once; wall time and the child's peak RSS (from wait4's rusage)."""
+    full_env = {**os.environ, **(env or {})}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=full_env, shell=shell, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    if stdin:
+        proc.stdin.write(stdin)
+    proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        shown = argv if isinstance(argv, str) else shlex.join(argv)
+        print(f"  ! {label} exited {proc.returncode}: {shown}\n{err[-2000:]}", file=sys.stderr)
+    # ru_maxrss is in KiB on Linux.
+    return Measurement(label, seconds, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def best_of(runs: int, label: str, argv: Sequence[str] | str,
+            env: Mapping[str, str] | None = None, *, shell: bool = False,
+            setup: object = None) -> Measurement:
+    """Median of ``runs`` measurements (``setup()`` before each, untimed)."""
+    results = []
+    for _ in range(runs):
+        if callable(setup):
+            setup()
+        results.append(measure(label, argv, env, shell=shell))
+    seconds = statistics.median(m.seconds for m in results)
+    rss = max(m.peak_rss_mb for m in results)
+    return Measurement(label, seconds, rss, results[-1].exit_code)
+
+
+def report(title: str, ours: Measurement, peer: Measurement, target_ratio: float | None = None,
+           rss_limit_mb: float | None = None) -> float:
+    ratio = ours.seconds / peer.seconds if peer.seconds else float("inf")
+    verdict = ""
+    if target_ratio is not None:
+        verdict = "  (target <= %.1f: %s)" % (target_ratio, "met" if ratio <= target_ratio
+                                             else "MISSED")
+    print(f"\n== {title}")
+    print(f"  {peer.label:<40} {peer.seconds:8.3f} s")
+    print(f"  {ours.label:<40} {ours.seconds:8.3f} s   peak RSS {ours.peak_rss_mb:6.1f} MB"
+          + (f" (limit {rss_limit_mb:.0f} MB: "
+             f"{'met' if ours.peak_rss_mb <= rss_limit_mb else 'MISSED'})"
+             if rss_limit_mb else ""))
+    print(f"  ratio opsctl/peer = {ratio:.2f}{verdict}")
+    return ratio
+
+
+def opsctl_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "opsctl", "--output", "json", *args]
+
+
+def psql_argv(url: str, sql: str) -> list[str]:
+    """psql with the same database as a SQLAlchemy URL (driver suffix removed)."""
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    return ["psql", plain, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
