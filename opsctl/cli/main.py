@@ -59,6 +59,9 @@ def main(
 
 
 def _usage_message(exc: click_exceptions.UsageError) -> str:
+    if isinstance(exc, click_exceptions.NoArgsIsHelpError):
+        # The help was already shown; the error only says why the exit code is 64.
+        return "missing command"
     message = exc.format_message()
     if exc.ctx is not None:
         return f"{message} (see '{exc.ctx.command_path} --help')"

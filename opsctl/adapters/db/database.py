@@ -111,8 +111,9 @@ class Database:
                 "options": options,
                 "application_name": "opsctl",
             },
-            pool_size=5,
-            max_overflow=5,
+            # A CLI run opens a handful of connections; pooling them would only leave
+            # idle sessions behind. Each connect() is a fresh connection, closed on exit.
+            poolclass=NullPool,
         )
 
     @contextmanager
