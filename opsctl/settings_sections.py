@@ -121,9 +121,11 @@ class SourceColumns(_Section):
 
     @model_validator(mode="after")
     def _distinct(self) -> SourceColumns:
-        names = list(self.model_dump().values())
-        if len(set(names)) != len(names):
-            raise ValueError("two columns are mapped to the same name")
+        seen: dict[str, str] = {}
+        for column, name in self.model_dump().items():
+            if name in seen:
+                raise InvalidKey(column, f"maps to {name!r}, as {seen[name]} does")
+            seen[name] = column
         return self
 
 
