@@ -6,10 +6,11 @@ carry domain logic that belongs in the job.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,52 @@ class NoProgress:
 
 def no_progress(description: str, total: int | None, unit: str) -> Progress:
     return NoProgress()
+
+
+# --- demo seed ---------------------------------------------------------------------------
+
+
+class ExportRow(NamedTuple):
+    """One row of the monitored export table, by contract column (``id`` is the database's)."""
+
+    export_id: str
+    user_id: str
+    format: str
+    status: str
+    conversation_count: int
+    duration_ms: int | None
+    file_size_bytes: int | None
+    file_path: str | None
+    error_type: str | None
+    error_message: str | None
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class ExportRowSink(Protocol):
+    """The open side of a seeding transaction: rows written here commit together."""
+
+    @property
+    def removed(self) -> int:
+        """Rows deleted before the first write because truncation was asked for."""
+
+    def write(self, rows: Sequence[ExportRow]) -> None: ...
+
+
+class ExportTableSeeder(Protocol):
+    """Bulk-fills the export table with generated rows (``demo seed``)."""
+
+    def table_exists(self) -> bool: ...
+
+    def seeding(self, *, truncate: bool) -> AbstractContextManager[ExportRowSink]:
+        """Create the table when missing, optionally empty it, and hold one transaction."""
+
+
+class ExportFileWriter(Protocol):
+    """Puts export files under the storage root, keyed like ``file_path``."""
+
+    @property
+    def location(self) -> str:
+        """Where the files go, for people reading the summary."""
+
+    def write(self, key: str, data: bytes) -> None: ...
