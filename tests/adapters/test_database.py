@@ -83,7 +83,7 @@ def test_statement_timeout_is_an_operation_timeout(pg_url: str) -> None:
 def test_read_only_postgres_refuses_writes(pg_url: str) -> None:
     migrations.ensure_schema(Database(pg_url))
     db = Database(pg_url, read_only=True)
-    with pytest.raises(DatabaseUnavailable, match="read-only"), db.begin() as conn:
+    with pytest.raises(DatabaseUnavailable, match=r"read-only"), db.begin() as conn:
         conn.execute(tables.alert_state.insert().values(name="x", state="open",
                                                         updated_at=datetime.now(UTC)))
     with Database(pg_url).connect() as conn:
@@ -102,7 +102,7 @@ def test_read_only_sqlite_refuses_writes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'o.db'}"
     migrations.ensure_schema(Database(url))
     before = (tmp_path / "o.db").read_bytes()
-    with pytest.raises(DatabaseUnavailable, match="readonly|read-only|query_only"), \
+    with pytest.raises(DatabaseUnavailable, match=r"readonly|read-only|query_only"), \
             Database(url, read_only=True).begin() as conn:
         conn.execute(tables.alert_state.insert().values(name="x", state="open",
                                                         updated_at=datetime.now(UTC)))
