@@ -1,0 +1,59 @@
+"""Imports flow cli → jobs → domain and cli → adapters → ports; never back."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "opsctl"
+DRIVERS = ("typer", "rich", "sqlalchemy", "psycopg", "boto3", "botocore", "httpx", "click")
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules(sub: str) -> list[Path]:
+    return sorted((PACKAGE / sub).rglob("*.py"))
+
+
+def offending(paths: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {}
+    for path in paths:
+        bad = sorted(n for n in imports_of(path)
+                     if any(n == f or n.startswith(f + ".") for f in forbidden))
+        if bad:
+            found[str(path.relative_to(PACKAGE))] = bad
+    return found
+
+
+def test_domain_is_pure() -> None:
+    assert offending(modules("domain"), (*DRIVERS, "opsctl.jobs", "opsctl.adapters",
+                                         "opsctl.cli", "opsctl.settings")) == {}
+
+
+def test_jobs_use_ports_not_drivers_or_the_cli() -> None:
+    assert offending(modules("jobs"), (*DRIVERS, "opsctl.adapters", "opsctl.cli")) == {}
+
+
+def test_adapters_never_reach_up_into_jobs_or_the_cli() -> None:
+    assert offending(modules("adapters"), ("typer", "rich", "opsctl.cli", "opsctl.jobs")) == {}
+
+
+@pytest.mark.parametrize("name", ["events.py", "runtime.py", "errors.py", "exit_codes.py",
+                                  "ports.py", "settings.py", "locations.py"])
+def test_core_modules_import_no_driver(name: str) -> None:
+    assert offending([PACKAGE / name], DRIVERS) == {}
+
+
+def test_no_grab_bag_modules() -> None:
+    names = {p.stem for p in PACKAGE.rglob("*.py")}
+    assert not names & {"utils", "helpers", "misc", "common"}
