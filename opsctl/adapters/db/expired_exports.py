@@ -1,0 +1,75 @@
+"""The rows of files cleanup: exports whose ``expires_at`` has passed and whose file is
+still there to delete.
+
+Rows are walked by keyset (``id > last ORDER BY id LIMIT n``), never by OFFSET, so each
+batch costs the same on a table of millions, and every statement is its own short
+transaction: the application writing the table never waits on a cleanup for long.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Table, and_, func, select, update
+
+from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.tables import source_table
+from opsctl.ports import ExpiredExport
+
+if TYPE_CHECKING:
+    from opsctl.settings_sections import SourceSettings
+
+EXPIRED = "expired"
+
+
+class ExpiredExportsRepository:
+    """``ExpiredExports`` on the configured source table (columns remapped as configured)."""
+
+    def __init__(self, db: Database, source: SourceSettings) -> None:
+        self.db = db
+        self.table: Table = source_table(source.table, source.columns.model_dump())
+
+    def _candidates(self, now: datetime) -> ColumnElement[bool]:
+        c = self.table.c
+        return and_(
+            c.expires_at < now,
+            c.status != EXPIRED,
+            c.file_path.is_not(None),
+            c.file_path != "",
+        )
+
+    def count(self, now: datetime) -> int:
+        query = select(func.count()).select_from(self.table).where(self._candidates(now))
+        with self.db.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
+        c = self.table.c
+        query = (
+            select(c.id, c.export_id, c.file_path, c.file_size_bytes)
+            .where(self._candidates(now))
+            .order_by(c.id)
+            .limit(size)
+        )
+        if after_id is not None:
+            query = query.where(c.id > after_id)
+        with self.db.connect() as conn:
+            rows: list[Any] = list(conn.execute(query))
+        return [
+            ExpiredExport(int(row.id), str(row.export_id), str(row.file_path),
+                          None if row.file_size_bytes is None else int(row.file_size_bytes))
+            for row in rows
+        ]
+
+    def mark_expired(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        c = self.table.c
+        statement = (
+            update(self.table)
+            .where(c.id.in_(ids), c.status != EXPIRED)
+            .values(status=EXPIRED)
+        )
+        with self.db.begin() as conn:
+            return int(conn.execute(statement).rowcount or 0)

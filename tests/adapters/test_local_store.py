@@ -1,0 +1,146 @@
+"""LocalFileStore on real files: deletes inside the root, refuses every way out of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from opsctl.adapters.storage.local import LocalFileStore
+from opsctl.errors import ConfigError
+from opsctl.ports import ExpiredExport
+
+
+def item(file_path: str, size: int | None = None, id_: int = 1) -> ExpiredExport:
+    return ExpiredExport(id_, f"export-{id_}", file_path, size)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "root"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def canary(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    path = outside / "canary.txt"
+    path.write_text("must survive")
+    return path
+
+
+def write(path: Path, data: bytes = b"x" * 10) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_deletes_a_regular_file_and_counts_the_row_size(root: Path) -> None:
+    target = write(root / "2026" / "11" / "a.json", b"x" * 10)
+    [outcome] = LocalFileStore(root).delete([item("2026/11/a.json", size=1234)])
+    assert (outcome.state, outcome.size, outcome.error_kind) == ("deleted", 1234, None)
+    assert not target.exists()
+    assert (root / "2026" / "11").is_dir()  # directories are left in place
+
+
+def test_real_size_when_the_row_has_none(root: Path) -> None:
+    write(root / "b.csv", b"y" * 4321)
+    [outcome] = LocalFileStore(root).delete([item("./b.csv", size=None)])
+    assert (outcome.state, outcome.size) == ("deleted", 4321)
+
+
+@pytest.mark.parametrize("file_path", ["gone.json", "no/such/dir/gone.json"])
+def test_absent_file_is_missing(root: Path, file_path: str) -> None:
+    [outcome] = LocalFileStore(root).delete([item(file_path, size=99)])
+    assert (outcome.state, outcome.size) == ("missing", 0)
+
+
+def test_check_reports_without_deleting(root: Path) -> None:
+    target = write(root / "keep.json", b"z" * 7)
+    outcomes = LocalFileStore(root).check([item("keep.json"), item("nope.json", id_=2),
+                                           item("../x", id_=3)])
+    assert [(o.state, o.size) for o in outcomes] == [("deleted", 7), ("missing", 0),
+                                                     ("failed", 0)]
+    assert target.read_bytes() == b"z" * 7
+
+
+def hostile_setups(root: Path, canary: Path) -> dict[str, str]:
+    """file_path -> expected error kind, with the file system arranged for each."""
+    (root / "linkdir").symlink_to(canary.parent, target_is_directory=True)
+    (root / "link.txt").symlink_to(canary)
+    write(root / "deep" / "ok.txt")
+    (root / "deep" / "up").symlink_to(canary.parent, target_is_directory=True)
+    os.mkfifo(root / "fifo")
+    (root / "adir").mkdir()
+    write(root / "plain.txt")
+    return {
+        "../outside/canary.txt": "unsafe_path",
+        str(canary): "unsafe_path",
+        "/etc/passwd": "unsafe_path",
+        "a/../../outside/canary.txt": "unsafe_path",
+        "linkdir/canary.txt": "unsafe_path",
+        "deep/up/canary.txt": "unsafe_path",
+        "link.txt": "unsafe_path",
+        "fifo": "not_regular_file",
+        "adir": "not_regular_file",
+        "plain.txt/inner": "not_a_directory",
+        "..\\outside\\canary.txt": "unsafe_path",
+    }
+
+
+def test_hostile_paths_are_refused_and_nothing_outside_is_touched(
+    root: Path, canary: Path
+) -> None:
+    expected = hostile_setups(root, canary)
+    items = [item(path, size=5, id_=n) for n, path in enumerate(expected, start=1)]
+    outcomes = LocalFileStore(root).delete(items)
+    got = {o.export.file_path: (o.state, o.error_kind, o.size) for o in outcomes}
+    assert got == {path: ("failed", kind, 0) for path, kind in expected.items()}
+    assert all(repr(o.export.file_path) in (o.error_message or "") for o in outcomes)
+    assert canary.read_text() == "must survive"
+    assert (root / "link.txt").is_symlink()  # the link itself is not removed either
+    assert (root / "fifo").exists() and (root / "adir").is_dir()
+    assert (root / "plain.txt").exists()
+
+
+def test_a_refusal_does_not_stop_the_rest_of_the_chunk(root: Path, canary: Path) -> None:
+    (root / "link.txt").symlink_to(canary)
+    write(root / "a.txt")
+    write(root / "b.txt")
+    outcomes = LocalFileStore(root).delete(
+        [item("a.txt", 1, 1), item("link.txt", 1, 2), item("b.txt", 1, 3)])
+    assert [o.state for o in outcomes] == ["deleted", "failed", "deleted"]
+    assert canary.exists()
+
+
+def test_many_directories_in_one_chunk_leak_no_descriptor(root: Path) -> None:
+    files = [item(f"d{n:03d}/sub/f{n}.json", 1, n) for n in range(300)]
+    for f in files:
+        write(root / f.file_path)
+    before = len(os.listdir("/proc/self/fd"))
+    outcomes = LocalFileStore(root).delete(files)
+    assert [o.state for o in outcomes] == ["deleted"] * 300
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_root_may_itself_be_a_symlink(tmp_path: Path, root: Path) -> None:
+    write(root / "a.txt")
+    alias = tmp_path / "alias"
+    alias.symlink_to(root, target_is_directory=True)
+    [outcome] = LocalFileStore(alias).delete([item("a.txt", 1)])
+    assert outcome.state == "deleted"
+
+
+@pytest.mark.parametrize("name", ["", "/", ".", "missing", "file", "to_slash"])
+def test_unusable_root_is_a_config_error(tmp_path: Path, name: str) -> None:
+    write(tmp_path / "file")
+    (tmp_path / "to_slash").symlink_to("/", target_is_directory=True)
+    root = Path(name) if name in ("", "/", ".") else tmp_path / name
+    with pytest.raises(ConfigError) as raised:
+        LocalFileStore(root)
+    assert raised.value.key == "storage.root"
+    assert raised.value.exit_code == 78
