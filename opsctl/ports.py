@@ -217,7 +217,8 @@ class ExportRowSink(Protocol):
 class ExportTableSeeder(Protocol):
     """Bulk-fills the export table with generated rows (``demo seed``)."""
 
-    def table_exists(self) -> bool: ...
+    def row_count(self) -> int | None:
+        """Rows in the table now; None when the table does not exist yet."""
 
     def seeding(self, *, truncate: bool) -> AbstractContextManager[ExportRowSink]:
         """Create the table when missing, optionally empty it, and hold one transaction."""
