@@ -136,6 +136,7 @@ class Session:
         mutating: bool = False,
         cooperative: bool = False,
         dry_run: bool = False,
+        bookkeeping_optional: bool = False,
     ) -> None:
         """Run one job through the runner, render its outcome and set the exit code."""
         from opsctl.cli import render
@@ -150,7 +151,8 @@ class Session:
             self.finish(report_error(self.env, exc, job=job))
             return
         spec = JobSpec(job, summary_type, mutating=mutating, cooperative=cooperative,
-                       dry_run=dry, history_retention=timedelta(days=retention))
+                       dry_run=dry, history_retention=timedelta(days=retention),
+                       bookkeeping_optional=bookkeeping_optional)
         ctx = JobContext(job, self.runtime, emitter, dry_run=dry,
                          progress=render.progress_factory(self.runtime))
         outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx))

@@ -36,6 +36,10 @@ class JobSpec:
     cooperative: bool = False  # checks runtime.stop between batches
     dry_run: bool = False
     history_retention: timedelta = timedelta(days=90)
+    # For a read-only job whose findings matter most when the database is down
+    # (health.probe): the schema is ensured at recording time instead of before the work,
+    # so a failing database is reported by the job itself instead of ending it with exit 3.
+    bookkeeping_optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ def execute(
         error=_error_object(outcome.error, emitter) if outcome.error else None,
     )
     try:
+        if spec.bookkeeping_optional:
+            bookkeeping.ensure_schema()
         bookkeeping.record_run(record)
         bookkeeping.prune_runs(finished - spec.history_retention)
     except OpsctlError as exc:
@@ -88,7 +94,7 @@ def _run(
 ) -> JobOutcome:
     try:
         with runtime.stop.installed(cooperative=spec.cooperative):
-            if not spec.dry_run:
+            if not spec.dry_run and not spec.bookkeeping_optional:
                 bookkeeping.ensure_schema()
             lock: AbstractContextManager[None] = (
                 bookkeeping.job_lock(spec.name)

@@ -202,3 +202,56 @@ def test_cooperative_job_sees_the_request_and_finishes_its_batch() -> None:
 def test_result_level_matches_exit_code(code: ExitCode) -> None:
     expected = {0: "info", 1: "warning"}.get(int(code), "error")
     assert JobResult("t", "m", "s", code).level == expected
+
+
+# --- bookkeeping_optional (health.probe) -------------------------------------------------
+
+
+class SchemaOrder(FakeBookkeeping):
+    """Records when the schema is ensured relative to the work, or fails like a dead DB."""
+
+    def __init__(self, down: bool = False) -> None:
+        super().__init__(record_fails=down)
+        self.down = down
+        self.calls: list[str] = []
+
+    def ensure_schema(self) -> None:
+        self.calls.append("schema")
+        if self.down:
+            raise DatabaseUnavailable("database unavailable: connection refused")
+
+
+PROBE_SPEC = JobSpec("health.probe", "health_probe", bookkeeping_optional=True)
+
+
+def test_optional_bookkeeping_lets_the_job_report_a_dead_database_itself() -> None:
+    runtime, emitter, out = setup()
+    books = SchemaOrder(down=True)
+
+    def work() -> JobResult:
+        books.calls.append("work")
+        return JobResult("health_probe", "unhealthy", "unhealthy", ExitCode.CRITICAL)
+
+    outcome = execute(PROBE_SPEC, runtime, emitter, books, work)
+
+    assert outcome.exit_code == ExitCode.CRITICAL
+    [summary] = events(out)
+    assert (summary["type"], summary["state"], summary["exit_code"]) == (
+        "health_probe", "unhealthy", 2)
+    assert books.calls == ["work", "schema"]  # schema only when recording, after the work
+    assert books.runs == []
+
+
+def test_optional_bookkeeping_still_ensures_the_schema_and_records_the_run() -> None:
+    runtime, emitter, out = setup()
+    books = SchemaOrder()
+
+    def work() -> JobResult:
+        books.calls.append("work")
+        return JobResult("health_probe", "healthy", "healthy", ExitCode.OK)
+
+    execute(PROBE_SPEC, runtime, emitter, books, work)
+
+    assert books.calls == ["work", "schema"]
+    assert [(r.job, r.state, r.exit_code) for r in books.runs] == [
+        ("health.probe", "healthy", 0)]
