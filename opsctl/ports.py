@@ -270,3 +270,40 @@ class ConfiguredCheck:
     critical: bool
     timeout_s: float | None
     probe: Probe
+
+
+# --- run history reports (runs list / runs stats) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRunTotals:
+    """One job's runs over a window, aggregated by the run history.
+
+    ``failed`` counts runs whose exit code is not among the caller's success codes, so what
+    "failed" means is decided by the job, not by the database adapter.
+    """
+
+    job: str
+    runs: int
+    failed: int
+    avg_duration_ms: float | None
+    p95_duration_ms: float | None
+    last_run_at: datetime
+    last_state: str
+    last_exit_code: int
+    last_success_at: datetime | None
+    consecutive_failures: int
+
+
+class RunHistory(Protocol):
+    """Read side of ``opsctl_runs``; an absent table is an empty history, not an error."""
+
+    def recent_runs(
+        self, *, job: str | None, since: datetime | None, limit: int
+    ) -> list[RunRecord]:
+        """Runs finished at or after ``since``, newest first, at most ``limit``."""
+
+    def job_totals(
+        self, since: datetime, success_exit_codes: frozenset[int]
+    ) -> list[JobRunTotals]:
+        """Per job with a run finished at or after ``since``, ordered by job name."""
