@@ -68,8 +68,8 @@ def report(title: str, ours: Measurement, peer: Measurement, target_ratio: float
     ratio = ours.seconds / peer.seconds if peer.seconds else float("inf")
     verdict = ""
     if target_ratio is not None:
-        verdict = "  (target <= %.1f: %s)" % (target_ratio, "met" if ratio <= target_ratio
-                                             else "MISSED")
+        met = "met" if ratio <= target_ratio else "MISSED"
+        verdict = f"  (target <= {target_ratio:.1f}: {met})"
     print(f"\n== {title}")
     print(f"  {peer.label:<40} {peer.seconds:8.3f} s")
     print(f"  {ours.label:<40} {ours.seconds:8.3f} s   peak RSS {ours.peak_rss_mb:6.1f} MB"

@@ -68,7 +68,7 @@ def pg_server_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+    except Exception as exc:
         admin.dispose()
         unavailable(f"PostgreSQL at {admin_url.render_as_string()} unavailable: {exc}")
     url = admin_url.set(database=name).render_as_string(hide_password=False)
@@ -210,9 +210,9 @@ def http_server() -> Iterator[HttpServer]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_GET = do_POST = do_HEAD = _answer  # noqa: N815
+        do_GET = do_POST = do_HEAD = _answer
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -124,8 +124,8 @@ class Session:
     def dry_run(self, flag: bool = False) -> bool:
         return flag or self.runtime.forced_dry_run
 
-    def finish(self, code: ExitCode) -> None:
-        self.env.exit_code = code
+    def finish(self, code: int) -> None:
+        self.env.exit_code = ExitCode(code)
 
     def run_job(
         self,

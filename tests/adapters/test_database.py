@@ -75,7 +75,7 @@ def test_unreachable_postgres_is_database_unavailable_within_the_timeout() -> No
 @pytest.mark.postgres
 def test_statement_timeout_is_an_operation_timeout(pg_url: str) -> None:
     db = Database(pg_url, statement_timeout_s=0.2)
-    with pytest.raises(OperationTimeout, match="statement_timeout_s"), db.connect() as conn:
+    with pytest.raises(OperationTimeout, match=r"statement_timeout_s"), db.connect() as conn:
         conn.execute(text("SELECT pg_sleep(3)"))
 
 
@@ -125,7 +125,7 @@ def test_lock_is_exclusive_across_processes_and_freed_by_kill_9(db_url: str) -> 
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         books = DbBookkeeping(Database(db_url))
-        with pytest.raises(LockHeld, match="logs.cleanup"), books.job_lock("logs.cleanup"):
+        with pytest.raises(LockHeld, match=r"logs\.cleanup"), books.job_lock("logs.cleanup"):
             pass
         with books.job_lock("files.cleanup"):  # other jobs are not blocked
             pass

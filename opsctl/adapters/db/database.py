@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from opsctl.errors import DatabaseUnavailable, OperationTimeout
+from opsctl.errors import DatabaseUnavailable, DependencyUnavailable, OperationTimeout
 
 # SQLSTATE 57014: query_canceled, which is how PostgreSQL reports statement_timeout.
 _QUERY_CANCELED = "57014"
@@ -143,7 +143,7 @@ def translate_errors(db: Database) -> Iterator[None]:
         raise DatabaseUnavailable(f"database error: {error}") from error
 
 
-def _translated(db: Database, error: exc.DBAPIError) -> DatabaseUnavailable:
+def _translated(db: Database, error: exc.DBAPIError) -> DependencyUnavailable:
     orig = error.orig
     detail = (str(orig) if orig is not None else str(error)).strip().splitlines()
     message = detail[0] if detail else type(error).__name__

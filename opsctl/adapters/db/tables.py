@@ -8,6 +8,7 @@ in the database, so no query has to know about the remapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -91,8 +92,8 @@ def source_table(table: str, columns: Mapping[str, str], metadata: MetaData | No
     """The monitored table as configured; ``table`` may be ``schema.name``."""
     schema, _, name = table.rpartition(".")
 
-    def col(key: str, type_: object, **kw: object) -> Column[object]:
-        return Column(columns.get(key, key), type_, key=key, **kw)  # type: ignore[call-overload]
+    def col(key: str, type_: Any, **kw: Any) -> Column[Any]:
+        return Column(columns.get(key, key), type_, key=key, **kw)
 
     return Table(
         name,
