@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from typer import _click as click  # typer vendors click
+from typer.core import TyperGroup
+from typer.main import get_group
 
 from opsctl import __version__
-from opsctl.cli.commands import config, db, demo, failure_rate, files, health, logs, metrics, runs
 from opsctl.cli.session import Environment, Session
+
+# Command groups, imported only when used: `opsctl --version` and a cron run of one job
+# never pay for the others' imports.
+GROUPS = {
+    "metrics": "metrics",
+    "failure-rate": "failure_rate",
+    "files": "files",
+    "logs": "logs",
+    "health": "health",
+    "runs": "runs",
+    "db": "db",
+    "demo": "demo",
+    "config": "config",
+}
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = GROUPS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"opsctl.cli.commands.{module_name}")
+        group = get_group(module.app)
+        group.name = cmd_name
+        return group
 
 
 class OutputMode(StrEnum):
@@ -27,6 +58,7 @@ class LogLevel(StrEnum):
 
 
 app = typer.Typer(
+    cls=LazyGroup,
     name="opsctl",
     help="Scheduled upkeep for the data-export service: metrics, failure-rate alerts, "
     "file and log cleanup, health probes.",
@@ -99,14 +131,3 @@ def _env_choice(value: E | None, env: Environment, var: str, enum: type[E], defa
         raise typer.BadParameter(
             f"{var}={raw!r} is not one of {', '.join(m.value for m in enum)}"
         ) from None
-
-
-app.add_typer(metrics.app, name="metrics")
-app.add_typer(failure_rate.app, name="failure-rate")
-app.add_typer(files.app, name="files")
-app.add_typer(logs.app, name="logs")
-app.add_typer(health.app, name="health")
-app.add_typer(runs.app, name="runs")
-app.add_typer(db.app, name="db")
-app.add_typer(demo.app, name="demo")
-app.add_typer(config.app, name="config")
