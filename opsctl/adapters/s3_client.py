@@ -45,7 +45,7 @@ def make_s3_client(s3: S3Settings, environ: Mapping[str, str]) -> S3Client:
     config = Config(
         connect_timeout=s3.connect_timeout_s,
         read_timeout=s3.read_timeout_s,
-        retries={"mode": "standard", "max_attempts": s3.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": s3.max_attempts},
         # S3-compatible services (MinIO, moto, Ceph) rarely resolve virtual-host buckets.
         s3={"addressing_style": "path"} if endpoint else None,
     )
