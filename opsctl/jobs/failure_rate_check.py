@@ -147,8 +147,12 @@ class _Check:
 class _Outcome:
     alert_open: bool
     transition: str | None = None  # "opened" | "resolved"
-    notified: bool = False
-    suppressed: bool = False
+    # sent | failed | suppressed_by_cooldown | no_webhook | dry_run; None: nothing to say
+    notification: str | None = None
+
+    @property
+    def notified(self) -> bool:
+        return self.notification == "sent"
 
 
 def run(ctx: JobContext, ports: FailureRatePorts, params: FailureRateParams) -> JobResult:
@@ -175,9 +179,11 @@ def _alert(
     last_notified = open_alert.last_notified_at if open_alert else None
     suppressed = last_notified is not None and now - last_notified < check.params.cooldown
     opened_at = (open_alert.opened_at if open_alert else None) or now
-    delivery = None if suppressed else _notify(ctx, ports.notifier,
-                                               _alert_payload(ctx, check, opened_at))
-    notified = delivery is not None and delivery.delivered
+    notification, delivery = (
+        ("suppressed_by_cooldown", None) if suppressed
+        else _notify(ctx, ports.notifier, _alert_payload(ctx, check, opened_at))
+    )
+    notified = notification == "sent"
     ctx.emitter.emit(
         ALERT_EVENT,
         f"export failure rate {human_percent(check.rate)} is above the alert threshold "
@@ -202,15 +208,16 @@ def _alert(
             details=_details(ctx, check),
         ))
     return _Outcome(alert_open=True, transition=None if open_alert else "opened",
-                    notified=notified, suppressed=suppressed)
+                    notification=notification)
 
 
 def _resolve(
     ctx: JobContext, ports: FailureRatePorts, check: _Check, open_alert: AlertState,
     now: datetime,
 ) -> _Outcome:
-    delivery = _notify(ctx, ports.notifier, _resolved_payload(ctx, check, open_alert, now))
-    notified = delivery is not None and delivery.delivered
+    notification, delivery = _notify(ctx, ports.notifier,
+                                     _resolved_payload(ctx, check, open_alert, now))
+    notified = notification == "sent"
     ctx.emitter.emit(
         RESOLVED_EVENT,
         f"export failure rate back to {human_percent(check.rate)}, at or below the alert "
@@ -230,18 +237,23 @@ def _resolve(
             last_notified_at=now if notified else open_alert.last_notified_at,
             details=_details(ctx, check),
         ))
-    return _Outcome(alert_open=False, transition="resolved", notified=notified)
+    return _Outcome(alert_open=False, transition="resolved", notification=notification)
 
 
-def _notify(ctx: JobContext, notifier: Notifier | None, payload: dict[str, Any]) -> Delivery | None:
-    if notifier is None or ctx.dry_run:
-        return None
+def _notify(
+    ctx: JobContext, notifier: Notifier | None, payload: dict[str, Any]
+) -> tuple[str, Delivery | None]:
+    if ctx.dry_run:
+        return "dry_run", None
+    if notifier is None:
+        return "no_webhook", None
     delivery = notifier.send(payload)
-    if not delivery.delivered:
-        # Never fatal: the exit code must report the failure rate, not the webhook.
-        log.warning("webhook notification (%s) failed after %d attempt(s): %s",
-                    payload["type"], delivery.attempts, delivery.error)
-    return delivery
+    if delivery.delivered:
+        return "sent", delivery
+    # Never fatal: the exit code must report the failure rate, not the webhook.
+    log.warning("webhook notification (%s) failed after %d attempt(s): %s",
+                payload["type"], delivery.attempts, delivery.error)
+    return "failed", delivery
 
 
 def _delivery_error(delivery: Delivery | None) -> dict[str, str]:
@@ -343,7 +355,8 @@ def _result(ctx: JobContext, check: _Check, outcome: _Outcome) -> JobResult:
             "alert_open": outcome.alert_open,
             "alert_transition": outcome.transition,
             "notified": outcome.notified,
-            "suppressed_by_cooldown": outcome.suppressed,
+            "suppressed_by_cooldown": outcome.notification == "suppressed_by_cooldown",
+            "notification": outcome.notification,
             "dry_run": ctx.dry_run,
         },
     )

@@ -185,6 +185,7 @@ def test_summary_fields_and_window() -> None:
         "alert_transition": None,
         "notified": False,
         "suppressed_by_cooldown": False,
+        "notification": None,
         "dry_run": False,
         "state": "warning",
         "exit_code": 1,
@@ -202,7 +203,7 @@ def test_alert_opens_notifies_and_saves_state() -> None:
 
     assert (result.state, result.exit_code) == ("alert", ExitCode.CRITICAL)
     assert result.fields["alert_transition"] == "opened"
-    assert result.fields["notified"] is True
+    assert (result.fields["notified"], result.fields["notification"]) == (True, "sent")
     [event] = world.of_type("export_failure_alert")
     assert {k: event[k] for k in (
         "level", "severity", "failure_rate", "threshold", "total", "failed", "top_error_types",
@@ -244,7 +245,8 @@ def test_second_alert_inside_cooldown_is_suppressed() -> None:
 
     assert result.exit_code == ExitCode.CRITICAL
     assert result.fields["suppressed_by_cooldown"] is True
-    assert result.fields["notified"] is False
+    assert (result.fields["notified"], result.fields["notification"]) == (
+        False, "suppressed_by_cooldown")
     assert result.fields["alert_transition"] is None
     [event] = world.of_type("export_failure_alert")
     assert (event["notified"], event["suppressed_by_cooldown"]) == (False, True)
@@ -281,7 +283,7 @@ def test_undelivered_alert_does_not_start_the_cooldown(caplog: pytest.LogCapture
         result = world.run()
 
     assert result.exit_code == ExitCode.CRITICAL  # a dead webhook never changes the verdict
-    assert result.fields["notified"] is False
+    assert (result.fields["notified"], result.fields["notification"]) == (False, "failed")
     [event] = world.of_type("export_failure_alert")
     assert (event["notified"], event["suppressed_by_cooldown"]) == (False, False)
     assert event["notify_error"] == "the webhook answered HTTP 503"
@@ -304,7 +306,7 @@ def test_undelivered_alert_does_not_start_the_cooldown(caplog: pytest.LogCapture
 def test_no_webhook_configured_still_tracks_the_alert() -> None:
     world = World(FakeCounts(35, 5), notifier=None)
     result = world.run()
-    assert result.fields["notified"] is False
+    assert (result.fields["notified"], result.fields["notification"]) == (False, "no_webhook")
     [event] = world.of_type("export_failure_alert")
     assert (event["notified"], event["suppressed_by_cooldown"]) == (False, False)
     assert "notify_error" not in event
@@ -321,7 +323,7 @@ def test_alert_resolves_once_when_the_rate_drops() -> None:
 
     assert (result.state, result.exit_code) == ("ok", ExitCode.OK)
     assert result.fields["alert_transition"] == "resolved"
-    assert (result.fields["alert_open"], result.fields["notified"]) == (False, True)
+    assert (result.fields["alert_open"], result.fields["notification"]) == (False, "sent")
     [event] = world.of_type("export_failure_resolved")
     assert (event["failure_rate"], event["notified"], event["level"]) == (0.02, True, "info")
     assert event["opened_at"] == "2026-11-23T10:00:00.000Z"
@@ -373,6 +375,7 @@ def test_insufficient_samples_keeps_an_open_alert_open() -> None:
 
     assert (result.state, result.exit_code) == ("insufficient_samples", ExitCode.OK)
     assert (result.fields["alert_open"], result.fields["alert_transition"]) == (True, None)
+    assert result.fields["notification"] is None
     assert world.events == []
     assert world.alerts.saves == saves  # nothing written
     assert world.alerts.rows[ALERT_NAME].state == "open"
@@ -400,7 +403,7 @@ def test_undelivered_resolution_still_closes_the_alert() -> None:
     result = world.run(completed=100, failed=0, after=timedelta(minutes=5))
     [event] = world.of_type("export_failure_resolved")
     assert (event["notified"], event["notify_error"]) == (False, "the webhook answered HTTP 503")
-    assert result.fields["notified"] is False
+    assert result.fields["notification"] == "failed"
     saved = world.alerts.rows[ALERT_NAME]
     assert (saved.state, saved.last_notified_at) == ("resolved", T0)
     world.run(after=timedelta(minutes=5))
@@ -415,6 +418,7 @@ def test_dry_run_reports_an_alert_but_sends_and_saves_nothing() -> None:
     result = world.run(dry_run=True)
     assert (result.state, result.exit_code) == ("alert", ExitCode.CRITICAL)
     assert (result.fields["dry_run"], result.fields["notified"]) == (True, False)
+    assert result.fields["notification"] == "dry_run"
     [event] = world.of_type("export_failure_alert")
     assert (event["notified"], event["dry_run"]) == (False, True)
     assert world.notifier is not None and world.notifier.sent == []
