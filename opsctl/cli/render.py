@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 Renderer = Callable[[Console, "JobResult"], None]
 _RENDERERS: dict[str, Renderer] = {}
+# Event types a summary view already shows in full (health_check rows in the probe's
+# table), so the event sink does not print them a second time on stderr.
+_ABSORBED: set[str] = set()
 
 STATE_STYLES = {
     "ok": "green", "healthy": "green", "valid": "green", "completed": "green",
@@ -32,9 +35,12 @@ STATE_STYLES = {
 }
 
 
-def register(summary_type: str) -> Callable[[Renderer], Renderer]:
+def register(
+    summary_type: str, *, absorbs: tuple[str, ...] = ()
+) -> Callable[[Renderer], Renderer]:
     def add(renderer: Renderer) -> Renderer:
         _RENDERERS[summary_type] = renderer
+        _ABSORBED.update(absorbs)
         return renderer
 
     return add
@@ -60,7 +66,7 @@ def event_sink(runtime: Runtime) -> EventSink:
     err = console(runtime, stderr=True)
 
     def sink(event: dict[str, Any]) -> None:
-        if "exit_code" in event:
+        if "exit_code" in event or event.get("type") in _ABSORBED:
             return  # summaries and errors are drawn by outcome()
         level = event.get("level", "info")
         style = {"warning": "yellow", "error": "red"}.get(level, "dim")
