@@ -28,14 +28,23 @@ from opsctl.ports import ErrorTypeCount, FormatAggregate, MetricRollup, WindowAg
 from opsctl.runtime import Runtime
 
 NOW = datetime(2026, 11, 20, 10, 0, 30, tzinfo=UTC)
-EMPTY = WindowAggregate(formats=(), p50_duration_ms=None, p95_duration_ms=None,
-                        p99_duration_ms=None)
+EMPTY = WindowAggregate(
+    formats=(), p50_duration_ms=None, p95_duration_ms=None, p99_duration_ms=None
+)
 
 
-def fmt(name: str, total: int, completed: int, failed: int, durations: list[int],
-        sizes: list[int], p95: float | None = None) -> FormatAggregate:
-    return FormatAggregate(name, total, completed, failed, len(durations), sum(durations), p95,
-                           len(sizes), sum(sizes))
+def fmt(
+    name: str,
+    total: int,
+    completed: int,
+    failed: int,
+    durations: list[int],
+    sizes: list[int],
+    p95: float | None = None,
+) -> FormatAggregate:
+    return FormatAggregate(
+        name, total, completed, failed, len(durations), sum(durations), p95, len(sizes), sum(sizes)
+    )
 
 
 # json: 10 rows (8 completed, 2 failed); csv: 4 rows (2 completed, 1 failed, 1 queued).
@@ -44,7 +53,9 @@ CRAFTED = WindowAggregate(
         fmt("json", 10, 8, 2, [100, 200, 300, 400, 500, 600, 700, 800], [1000] * 8, p95=765.0),
         fmt("csv", 4, 2, 1, [1000, 3000], [500, 1500], p95=2900.0),
     ),
-    p50_duration_ms=550.0, p95_duration_ms=2300.0, p99_duration_ms=2860.0,
+    p50_duration_ms=550.0,
+    p95_duration_ms=2300.0,
+    p99_duration_ms=2860.0,
     top_error_types=(ErrorTypeCount("timeout", 2), ErrorTypeCount("quota", 1)),
 )
 
@@ -75,8 +86,9 @@ class Harness:
     now: datetime = NOW
 
     def run(self, params: AggregateParams, *, dry_run: bool = False) -> Any:
-        runtime = Runtime(stdout=self.out, stderr=io.StringIO(), env={}, output="json",
-                          clock=lambda: self.now)
+        runtime = Runtime(
+            stdout=self.out, stderr=io.StringIO(), env={}, output="json", clock=lambda: self.now
+        )
         ctx = JobContext(JOB, runtime, Emitter(runtime, JOB), dry_run=dry_run)
         return run(ctx, MetricsPorts(self.source, self.rollups), params)
 
@@ -118,8 +130,11 @@ def test_daily_period_reports_the_previous_utc_day(harness: Harness) -> None:
 
 
 def test_rates_averages_and_formats_from_crafted_aggregates(harness: Harness) -> None:
-    result = harness.run(AggregateParams(since=utc(2026, 11, 20, 9), until=utc(2026, 11, 20, 9, 30),
-                                         warn_exports_per_hour=10_000))
+    result = harness.run(
+        AggregateParams(
+            since=utc(2026, 11, 20, 9), until=utc(2026, 11, 20, 9, 30), warn_exports_per_hour=10_000
+        )
+    )
     f = result.fields
     assert (result.state, result.exit_code) == ("ok", ExitCode.OK)
     assert f["period"] == "custom"  # half an hour is no hourly period
@@ -129,22 +144,37 @@ def test_rates_averages_and_formats_from_crafted_aggregates(harness: Harness) ->
     # Completed durations: 100..800 (sum 3600) and 1000, 3000: 7600 over 10.
     assert f["avg_duration_ms"] == 760.0
     assert (f["p50_duration_ms"], f["p95_duration_ms"], f["p99_duration_ms"]) == (
-        550.0, 2300.0, 2860.0)
+        550.0,
+        2300.0,
+        2860.0,
+    )
     assert f["avg_duration_by_format"] == {"csv": 2000.0, "json": 450.0}
     assert list(f["by_format"]) == ["csv", "json"]  # by name, whatever the source's order
     assert f["by_format"]["csv"] == {
-        "total": 4, "completed": 2, "failed": 1, "success_rate": 2 / 3,
-        "avg_duration_ms": 2000.0, "p95_duration_ms": 2900.0, "total_file_size_bytes": 2000,
+        "total": 4,
+        "completed": 2,
+        "failed": 1,
+        "success_rate": 2 / 3,
+        "avg_duration_ms": 2000.0,
+        "p95_duration_ms": 2900.0,
+        "total_file_size_bytes": 2000,
     }
     assert f["by_format"]["json"] == {
-        "total": 10, "completed": 8, "failed": 2, "success_rate": 0.8,
-        "avg_duration_ms": 450.0, "p95_duration_ms": 765.0, "total_file_size_bytes": 8000,
+        "total": 10,
+        "completed": 8,
+        "failed": 2,
+        "success_rate": 0.8,
+        "avg_duration_ms": 450.0,
+        "p95_duration_ms": 765.0,
+        "total_file_size_bytes": 8000,
     }
     assert f["total_file_size_bytes"] == 10_000
     assert f["avg_file_size_bytes"] == 1000.0
     assert f["exports_per_hour"] == 28.0  # 14 rows in half an hour
-    assert f["top_error_types"] == [{"error_type": "timeout", "count": 2},
-                                    {"error_type": "quota", "count": 1}]
+    assert f["top_error_types"] == [
+        {"error_type": "timeout", "count": 2},
+        {"error_type": "quota", "count": 1},
+    ]
     assert (f["dry_run"], f["stored"]) == (False, False)
 
 
@@ -169,7 +199,10 @@ def test_average_duration_above_its_warning_emits_an_event_and_exits_1(
     [event] = harness.events()
     assert event["type"] == "metrics_threshold_warning"
     assert (event["metric"], event["value"], event["threshold"]) == (
-        "avg_duration_ms", 760.0, 759.5)
+        "avg_duration_ms",
+        760.0,
+        759.5,
+    )
     assert event["level"] == "warning" and event["job"] == JOB
 
 

@@ -1,7 +1,201 @@
-"""`opsctl metrics` commands."""
+"""``opsctl metrics aggregate``."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated, Any
+
 import typer
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from opsctl.cli import render
+from opsctl.cli.session import Session, report_error
+from opsctl.domain.durations import parse_duration
+from opsctl.domain.units import human_bytes, human_count, human_ms, human_percent
+from opsctl.domain.windows import parse_timestamp
+from opsctl.errors import OpsctlError, UsageError
+from opsctl.jobs import metrics_aggregate
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.metrics_aggregate import JOB, SUMMARY_TYPE, AggregateParams, MetricsPorts
+from opsctl.jobs.result import JobResult
 
 app = typer.Typer(help="Aggregate export metrics.", no_args_is_help=True)
+
+
+class PeriodChoice(StrEnum):
+    hourly = "hourly"
+    daily = "daily"
+
+
+@app.command("aggregate")
+def aggregate(
+    ctx: typer.Context,
+    period: Annotated[
+        PeriodChoice | None,
+        typer.Option(
+            "--period",
+            help="Default window: the last complete hour or UTC day. "
+            "[default: metrics.period, hourly]",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window", metavar="DUR", help="Trailing window ending now instead, e.g. 15m, 7d."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TS", help="Window start, ISO 8601 (no zone means UTC)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", metavar="TS", help="Window end, excluded (needs --since). [default: now]"
+        ),
+    ] = None,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store", help="Upsert the result into opsctl_metric_rollups (takes the job lock)."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Compute and report only; store nothing, record no run."),
+    ] = False,
+) -> None:
+    """Success and failure rates, durations (avg, p50, p95, p99), file sizes, volume, per
+    format and top error types over [start, end); exit 1 when a [metrics] warning is crossed."""
+    session = Session.of(ctx)
+    try:
+        params = _params(session, period, window, since, until, store)
+    except OpsctlError as exc:
+        report_error(session.env, exc, job=JOB)
+        return
+
+    def work(job_ctx: JobContext) -> JobResult:
+        from opsctl.adapters.db.metrics import DbMetricsSource
+        from opsctl.adapters.db.rollups import DbRollupStore
+
+        source = session.settings.source
+        db = session.database(read_only=job_ctx.dry_run)
+        ports = MetricsPorts(
+            DbMetricsSource(db, source.table, source.columns.model_dump()), DbRollupStore(db)
+        )
+        return metrics_aggregate.run(job_ctx, ports, params)
+
+    session.run_job(JOB, SUMMARY_TYPE, work, mutating=store, dry_run=dry_run)
+
+
+def _params(
+    session: Session,
+    period: PeriodChoice | None,
+    window: str | None,
+    since: str | None,
+    until: str | None,
+    store: bool,
+) -> AggregateParams:
+    """Flags first (a bad flag is 64 even with a broken config), then the config."""
+    try:
+        length = parse_duration(window) if window is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--window: {exc}") from None
+    moments = {}
+    for flag, text in (("--since", since), ("--until", until)):
+        try:
+            moments[flag] = parse_timestamp(text) if text is not None else None
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    config = session.settings.metrics
+    params = AggregateParams(
+        period=period.value if period is not None else config.period,
+        window=length,
+        since=moments["--since"],
+        until=moments["--until"],
+        store=store,
+        top_error_types=config.top_error_types,
+        warn_avg_duration_ms=config.warn_avg_duration_ms,
+        warn_exports_per_hour=config.warn_exports_per_hour,
+    )
+    # Checked now so a bad combination never takes the lock or enters run history; the
+    # job resolves the window again against its own clock.
+    metrics_aggregate.window_for(params, session.runtime.clock())
+    return params
+
+
+@render.register(SUMMARY_TYPE)
+def _render(out: Console, result: JobResult) -> None:
+    f = result.fields
+    overview = Table(show_header=False, box=None, pad_edge=False)
+    overview.add_column(style="bold")
+    overview.add_column()
+    overview.add_row("window", f"{f['window_start']} → {f['window_end']} ({f['period']})")
+    overview.add_row(
+        "exports",
+        f"{human_count(f['total_exports'])} "
+        f"({f['exports_per_hour']:,.1f}/h): {human_count(f['completed'])} "
+        f"completed, {human_count(f['failed'])} failed",
+    )
+    overview.add_row("success rate", human_percent(f["success_rate"]))
+    overview.add_row("failure rate", human_percent(f["failure_rate"]))
+    overview.add_row(
+        "duration",
+        "avg {} · p50 {} · p95 {} · p99 {}".format(
+            *(
+                human_ms(f[k])
+                for k in (
+                    "avg_duration_ms",
+                    "p50_duration_ms",
+                    "p95_duration_ms",
+                    "p99_duration_ms",
+                )
+            )
+        ),
+    )
+    overview.add_row(
+        "file sizes",
+        f"{human_bytes(f['total_file_size_bytes'])} total, "
+        f"{human_bytes(f['avg_file_size_bytes'])} avg",
+    )
+    overview.add_row(
+        "state",
+        render.styled_state(result.state)
+        + (" · stored" if f.get("stored") else "")
+        + (" · dry run" if f.get("dry_run") else ""),
+    )
+    parts: list[Any] = [overview]
+    if f["by_format"]:
+        parts.append(_formats_table(f["by_format"]))
+    if f["top_error_types"]:
+        errors = Table(
+            title="top error types", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+        )
+        errors.add_column("error type")
+        errors.add_column("count", justify="right")
+        for entry in f["top_error_types"]:
+            errors.add_row(escape(entry["error_type"]), human_count(entry["count"]))
+        parts.append(errors)
+    out.print(Panel(Group(*parts), title="export metrics", title_align="left"))
+
+
+def _formats_table(by_format: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title="by format", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("format", "total", "done", "failed", "success", "avg", "p95", "size"):
+        table.add_column(name, justify="left" if name == "format" else "right", no_wrap=True)
+    for name, row in by_format.items():
+        table.add_row(
+            escape(name),
+            human_count(row["total"]),
+            human_count(row["completed"]),
+            human_count(row["failed"]),
+            human_percent(row["success_rate"]),
+            human_ms(row["avg_duration_ms"]),
+            human_ms(row["p95_duration_ms"]),
+            human_bytes(row["total_file_size_bytes"]),
+        )
+    return table

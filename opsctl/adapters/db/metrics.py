@@ -1,0 +1,301 @@
+"""``MetricsSource`` on the configured source table: counts, sums and exact percentiles of
+one window, computed where the rows are.
+
+PostgreSQL computes every percentile with ``percentile_cont`` and no row ever reaches
+Python. Its ordered-set aggregates cannot use a parallel plan, so the work is split into
+independent queries run at once on separate pooled connections: per-format counts and
+sums, the top error types, the overall percentiles, and (as soon as the counts name the
+formats) the per-format p95 as one filtered aggregate per format. That last query sorts
+each format's durations without first sorting the whole window by format, which is what
+``GROUP BY format`` would do; past ``max_filtered_formats`` formats it falls back to
+``GROUP BY`` all the same.
+
+SQLite has no ``percentile_cont``. It counts first, then streams the completed durations
+``ORDER BY duration`` once, feeding one :class:`PercentilePicker` for the window and one
+per format (each format's values arrive in ascending order too), so memory stays flat
+whatever the window holds. Both statements run in one read transaction, so the stream
+holds exactly the rows the counts announced even while the service keeps writing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Float,
+    Row,
+    Select,
+    and_,
+    collate,
+    func,
+    inspect,
+    literal_column,
+    select,
+    type_coerce,
+)
+
+from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.tables import source_table
+from opsctl.domain.stats import PercentilePicker
+from opsctl.errors import DatabaseUnavailable
+from opsctl.ports import ErrorTypeCount, FormatAggregate, WindowAggregate
+
+T = TypeVar("T")
+AnyRow = Row[*tuple[Any, ...]]
+AnySelect = Select[*tuple[Any, ...]]
+
+COMPLETED, FAILED = "completed", "failed"
+UNKNOWN = "unknown"  # a failed row without error_type, or a row without format
+QUANTILES = (0.5, 0.95, 0.99)
+FORMAT_QUANTILE = 0.95
+STREAM_BATCH = 10_000
+
+
+class DbMetricsSource:
+    def __init__(
+        self,
+        db: Database,
+        table: str,
+        columns: Mapping[str, str],
+        *,
+        max_filtered_formats: int = 16,
+    ) -> None:
+        self.db = db
+        self.table_name = table
+        self.table = source_table(table, columns)
+        self.max_filtered_formats = max_filtered_formats
+
+    def aggregate(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
+        self._require_table()
+        if self.db.is_sqlite:
+            return self._sqlite(start, end, top)
+        return self._postgres(start, end, top)
+
+    # --- queries shared by both backends --------------------------------------------------
+
+    def _in_window(self, start: datetime, end: datetime) -> ColumnElement[bool]:
+        c = self.table.c
+        return and_(c.created_at >= start, c.created_at < end)
+
+    def _counts(self, start: datetime, end: datetime) -> AnySelect:
+        c = self.table.c
+        done = c.status == COMPLETED
+        return (
+            select(
+                c.format,
+                func.count(),
+                func.count().filter(done),
+                func.count().filter(c.status == FAILED),
+                func.count(c.duration_ms).filter(done),
+                func.sum(c.duration_ms).filter(done),
+                func.count(c.file_size_bytes).filter(done),
+                func.sum(c.file_size_bytes).filter(done),
+            )
+            .where(self._in_window(start, end))
+            .group_by(c.format)
+        )
+
+    def _top_errors(self, start: datetime, end: datetime, top: int) -> AnySelect:
+        c = self.table.c
+        name = func.coalesce(c.error_type, literal_column(f"'{UNKNOWN}'"))
+        count = func.count()
+        # Ties by code point on both backends (PostgreSQL would otherwise use the
+        # database's locale), so SQLite and PostgreSQL list the same names.
+        by_name = collate(name, "BINARY" if self.db.is_sqlite else "C")
+        return (
+            select(name, count)
+            .where(self._in_window(start, end), c.status == FAILED)
+            .group_by(name)
+            .order_by(count.desc(), by_name)
+            .limit(top)
+        )
+
+    def _completed_durations(self, start: datetime, end: datetime) -> ColumnElement[bool]:
+        c = self.table.c
+        return and_(self._in_window(start, end), c.status == COMPLETED, c.duration_ms.is_not(None))
+
+    def _require_table(self) -> None:
+        t = self.table
+        with self.db.connect() as conn:
+            if not inspect(conn).has_table(t.name, schema=t.schema):
+                raise DatabaseUnavailable(
+                    f"table {self.table_name} does not exist in {self.db.safe_url} "
+                    "(set [source] table, or create it with `opsctl demo seed`)"
+                )
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+
+    def _postgres(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
+        c = self.table.c
+        durations = self._completed_durations(start, end)
+        overall = select(_percentiles(c.duration_ms, QUANTILES)).where(durations)
+        with _Concurrently(self.db, workers=3) as run:
+            counts = run.submit(lambda conn: conn.execute(self._counts(start, end)).all())
+            errors = run.submit(lambda conn: conn.execute(self._top_errors(start, end, top)).all())
+            whole = run.submit(lambda conn: conn.execute(overall).scalar_one())
+            count_rows = counts.result()
+            with_durations = [row[0] for row in count_rows if row[4]]
+            p95 = run.submit(lambda conn: self._format_p95(conn, durations, with_durations))
+            by_format, quantiles, error_rows = p95.result(), whole.result(), errors.result()
+        p50, p95_all, p99 = quantiles or (None, None, None)
+        return WindowAggregate(
+            formats=tuple(_format(row, by_format.get(row[0])) for row in count_rows),
+            p50_duration_ms=p50,
+            p95_duration_ms=p95_all,
+            p99_duration_ms=p99,
+            top_error_types=_errors(error_rows),
+        )
+
+    def _format_p95(
+        self, conn: Connection, durations: ColumnElement[bool], formats: Sequence[str | None]
+    ) -> dict[str | None, float | None]:
+        if not formats:
+            return {}
+        c = self.table.c
+        q = (FORMAT_QUANTILE,)
+        if len(formats) > self.max_filtered_formats:
+            grouped = select(c.format, _percentiles(c.duration_ms, q)).where(durations)
+            rows = conn.execute(grouped.group_by(c.format))
+            return {fmt: values[0] for fmt, values in rows}
+        filtered = [
+            _percentiles(c.duration_ms, q, c.format.is_(None) if fmt is None else c.format == fmt)
+            for fmt in formats
+        ]
+        values = conn.execute(select(*filtered).where(durations)).one()
+        return {
+            fmt: value[0] if value else None for fmt, value in zip(formats, values, strict=True)
+        }
+
+    # --- SQLite -------------------------------------------------------------------------------
+
+    def _sqlite(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
+        c = self.table.c
+        with self.db.connect() as conn:
+            # One read transaction: the stream below must hold exactly the counted rows.
+            conn.exec_driver_sql("BEGIN")
+            count_rows = conn.execute(self._counts(start, end)).all()
+            error_rows = conn.execute(self._top_errors(start, end, top)).all()
+            overall = PercentilePicker(sum(int(row[4]) for row in count_rows), QUANTILES)
+            pickers = {
+                row[0]: PercentilePicker(int(row[4]), (FORMAT_QUANTILE,)) for row in count_rows
+            }
+            stream = conn.execution_options(yield_per=STREAM_BATCH).execute(
+                select(c.format, c.duration_ms)
+                .where(self._completed_durations(start, end))
+                .order_by(c.duration_ms)
+            )
+            for batch in stream.partitions():
+                for fmt, duration in batch:
+                    value = float(duration)
+                    overall.feed(value)
+                    pickers[fmt].feed(value)
+        quantiles = overall.result()
+        return WindowAggregate(
+            formats=tuple(
+                _format(row, pickers[row[0]].result()[FORMAT_QUANTILE]) for row in count_rows
+            ),
+            p50_duration_ms=quantiles[0.5],
+            p95_duration_ms=quantiles[0.95],
+            p99_duration_ms=quantiles[0.99],
+            top_error_types=_errors(error_rows),
+        )
+
+
+def _percentiles(
+    column: ColumnElement[Any], qs: Sequence[float], where: ColumnElement[bool] | None = None
+) -> ColumnElement[Any]:
+    """``percentile_cont(ARRAY[...]) WITHIN GROUP (ORDER BY column) [FILTER (WHERE ...)]``:
+    one sort for every fraction."""
+    fractions: ColumnElement[Any] = literal_column(
+        "ARRAY[" + ", ".join(repr(float(q)) for q in qs) + "]"
+    )
+    aggregate: Any = func.percentile_cont(fractions).within_group(column)
+    if where is not None:
+        aggregate = aggregate.filter(where)
+    return type_coerce(aggregate, ARRAY(Float))
+
+
+def _format(row: AnyRow, p95: float | None) -> FormatAggregate:
+    fmt, total, completed, failed, d_count, d_sum, s_count, s_sum = row
+    return FormatAggregate(
+        format=UNKNOWN if fmt is None else str(fmt),
+        total=int(total),
+        completed=int(completed),
+        failed=int(failed),
+        duration_count=int(d_count),
+        duration_sum=int(d_sum or 0),
+        p95_duration_ms=p95,
+        file_size_count=int(s_count),
+        file_size_sum=int(s_sum or 0),
+    )
+
+
+def _errors(rows: Sequence[AnyRow]) -> tuple[ErrorTypeCount, ...]:
+    return tuple(ErrorTypeCount(str(name), int(n)) for name, n in rows)
+
+
+class _Concurrently:
+    """Runs queries at once, each on its own pooled connection.
+
+    When the caller fails or is interrupted (SIGTERM while waiting), the queries still
+    running are cancelled on the server, so the run ends now rather than when the slowest
+    statement would have finished.
+    """
+
+    def __init__(self, db: Database, workers: int) -> None:
+        self._db = db
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsctl-metrics")
+        self._running: set[Any] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
+        db.engine  # noqa: B018 - build the engine here, not in racing worker threads
+
+    def submit(self, query: Callable[[Connection], T]) -> Future[T]:
+        return self._pool.submit(self._run, query)
+
+    def _run(self, query: Callable[[Connection], T]) -> T:
+        with self._db.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            with self._lock:
+                if self._stopping:
+                    raise DatabaseUnavailable("metrics query abandoned: the run is stopping")
+                self._running.add(raw)
+            try:
+                return query(conn)
+            finally:
+                with self._lock:
+                    self._running.discard(raw)
+
+    def __enter__(self) -> _Concurrently:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            with self._lock:
+                self._stopping = True
+                running = list(self._running)
+            for raw in running:
+                _cancel(raw)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cancel(raw: Any) -> None:
+    cancel = getattr(raw, "cancel_safe", None) or getattr(raw, "cancel", None)
+    if cancel is None:
+        return
+    with suppress(Exception):  # best effort: the run is failing anyway
+        cancel()
