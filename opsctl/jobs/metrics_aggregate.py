@@ -96,21 +96,38 @@ def run(ctx: JobContext, ports: MetricsPorts, params: AggregateParams) -> JobRes
         if value is not None and value > threshold
     ]
     for metric, value, threshold in crossed:
-        ctx.emitter.emit(WARNING_EVENT, f"{metric} {value:g} is above its warning {threshold:g}",
-                         level="warning", metric=metric, value=value, threshold=threshold)
+        ctx.emitter.emit(
+            WARNING_EVENT,
+            f"{metric} {value:g} is above its warning {threshold:g}",
+            level="warning",
+            metric=metric,
+            value=value,
+            threshold=threshold,
+        )
 
     stored = False
     if params.store and not ctx.dry_run:
-        ports.rollups.upsert(MetricRollup(
-            period=period, window_start=window.start, window_end=window.end,
-            total_exports=fields["total_exports"], failure_rate=fields["failure_rate"],
-            metrics=fields, computed_at=ctx.now(),
-        ))
+        ports.rollups.upsert(
+            MetricRollup(
+                period=period,
+                window_start=window.start,
+                window_end=window.end,
+                total_exports=fields["total_exports"],
+                failure_rate=fields["failure_rate"],
+                metrics=fields,
+                computed_at=ctx.now(),
+            )
+        )
         stored = True
 
     state, code = ("warning", ExitCode.WARNING) if crossed else ("ok", ExitCode.OK)
-    return JobResult(SUMMARY_TYPE, _message(fields), state, code,
-                     {**fields, "dry_run": ctx.dry_run, "stored": stored})
+    return JobResult(
+        SUMMARY_TYPE,
+        _message(fields),
+        state,
+        code,
+        {**fields, "dry_run": ctx.dry_run, "stored": stored},
+    )
 
 
 def summarise(period: str, window: Window, aggregate: WindowAggregate) -> dict[str, Any]:
