@@ -12,8 +12,8 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from typer._click import exceptions as click_exceptions  # typer vendors click
 from typer import Abort
+from typer._click import exceptions as click_exceptions  # typer vendors click
 from typer.main import get_command
 
 from opsctl.cli.app import app
