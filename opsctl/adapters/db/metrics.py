@@ -80,13 +80,11 @@ class DbMetricsSource:
             return self._sqlite(start, end, top)
         return self._postgres(start, end, top)
 
-    # --- queries shared by both backends --------------------------------------------------
+    # --- the statements (public so benchmarks can hand the same SQL to psql) ------------
 
-    def _in_window(self, start: datetime, end: datetime) -> ColumnElement[bool]:
-        c = self.table.c
-        return and_(c.created_at >= start, c.created_at < end)
-
-    def _counts(self, start: datetime, end: datetime) -> AnySelect:
+    def counts_query(self, start: datetime, end: datetime) -> AnySelect:
+        """Per format: total, completed, failed, and count/sum of completed durations and
+        file sizes."""
         c = self.table.c
         done = c.status == COMPLETED
         return (
@@ -104,7 +102,7 @@ class DbMetricsSource:
             .group_by(c.format)
         )
 
-    def _top_errors(self, start: datetime, end: datetime, top: int) -> AnySelect:
+    def top_errors_query(self, start: datetime, end: datetime, top: int) -> AnySelect:
         c = self.table.c
         name = func.coalesce(c.error_type, literal_column(f"'{UNKNOWN}'"))
         count = func.count()
@@ -119,9 +117,47 @@ class DbMetricsSource:
             .limit(top)
         )
 
-    def _completed_durations(self, start: datetime, end: datetime) -> ColumnElement[bool]:
+    def percentiles_query(self, start: datetime, end: datetime) -> AnySelect:
+        """PostgreSQL: p50, p95, p99 of the window's completed durations, one sort."""
+        c = self.table.c
+        return select(_percentiles(c.duration_ms, QUANTILES)).where(self._durations(start, end))
+
+    def format_p95_query(
+        self, start: datetime, end: datetime, formats: Sequence[str | None]
+    ) -> AnySelect:
+        """PostgreSQL: one row with each format's p95 (one filtered aggregate per format),
+        or past ``max_filtered_formats`` one row per format (``GROUP BY``)."""
+        c = self.table.c
+        q, durations = (FORMAT_QUANTILE,), self._durations(start, end)
+        if self._grouped(formats):
+            return (
+                select(c.format, _percentiles(c.duration_ms, q)).where(durations).group_by(c.format)
+            )
+        filtered = [
+            _percentiles(c.duration_ms, q, c.format.is_(None) if fmt is None else c.format == fmt)
+            for fmt in formats
+        ]
+        return select(*filtered).where(durations)
+
+    def sorted_durations_query(self, start: datetime, end: datetime) -> AnySelect:
+        """SQLite: (format, duration) of completed exports, ascending, to stream."""
+        c = self.table.c
+        return (
+            select(c.format, c.duration_ms)
+            .where(self._durations(start, end))
+            .order_by(c.duration_ms)
+        )
+
+    def _in_window(self, start: datetime, end: datetime) -> ColumnElement[bool]:
+        c = self.table.c
+        return and_(c.created_at >= start, c.created_at < end)
+
+    def _durations(self, start: datetime, end: datetime) -> ColumnElement[bool]:
         c = self.table.c
         return and_(self._in_window(start, end), c.status == COMPLETED, c.duration_ms.is_not(None))
+
+    def _grouped(self, formats: Sequence[str | None]) -> bool:
+        return len(formats) > self.max_filtered_formats
 
     def _require_table(self) -> None:
         t = self.table
@@ -135,16 +171,17 @@ class DbMetricsSource:
     # --- PostgreSQL ---------------------------------------------------------------------------
 
     def _postgres(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
-        c = self.table.c
-        durations = self._completed_durations(start, end)
-        overall = select(_percentiles(c.duration_ms, QUANTILES)).where(durations)
         with _Concurrently(self.db, workers=3) as run:
-            counts = run.submit(lambda conn: conn.execute(self._counts(start, end)).all())
-            errors = run.submit(lambda conn: conn.execute(self._top_errors(start, end, top)).all())
-            whole = run.submit(lambda conn: conn.execute(overall).scalar_one())
+            counts = run.submit(lambda conn: conn.execute(self.counts_query(start, end)).all())
+            errors = run.submit(
+                lambda conn: conn.execute(self.top_errors_query(start, end, top)).all()
+            )
+            whole = run.submit(
+                lambda conn: conn.execute(self.percentiles_query(start, end)).scalar_one()
+            )
             count_rows = counts.result()
-            with_durations = [row[0] for row in count_rows if row[4]]
-            p95 = run.submit(lambda conn: self._format_p95(conn, durations, with_durations))
+            formats = [row[0] for row in count_rows if row[4]]
+            p95 = run.submit(lambda conn: self._format_p95(conn, start, end, formats))
             by_format, quantiles, error_rows = p95.result(), whole.result(), errors.result()
         p50, p95_all, p99 = quantiles or (None, None, None)
         return WindowAggregate(
@@ -156,42 +193,30 @@ class DbMetricsSource:
         )
 
     def _format_p95(
-        self, conn: Connection, durations: ColumnElement[bool], formats: Sequence[str | None]
+        self, conn: Connection, start: datetime, end: datetime, formats: Sequence[str | None]
     ) -> dict[str | None, float | None]:
         if not formats:
             return {}
-        c = self.table.c
-        q = (FORMAT_QUANTILE,)
-        if len(formats) > self.max_filtered_formats:
-            grouped = select(c.format, _percentiles(c.duration_ms, q)).where(durations)
-            rows = conn.execute(grouped.group_by(c.format))
-            return {fmt: values[0] for fmt, values in rows}
-        filtered = [
-            _percentiles(c.duration_ms, q, c.format.is_(None) if fmt is None else c.format == fmt)
-            for fmt in formats
-        ]
-        values = conn.execute(select(*filtered).where(durations)).one()
-        return {
-            fmt: value[0] if value else None for fmt, value in zip(formats, values, strict=True)
-        }
+        result = conn.execute(self.format_p95_query(start, end, formats))
+        if self._grouped(formats):
+            return {fmt: values[0] for fmt, values in result}
+        row = result.one()
+        return {fmt: value[0] if value else None for fmt, value in zip(formats, row, strict=True)}
 
     # --- SQLite -------------------------------------------------------------------------------
 
     def _sqlite(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
-        c = self.table.c
         with self.db.connect() as conn:
             # One read transaction: the stream below must hold exactly the counted rows.
             conn.exec_driver_sql("BEGIN")
-            count_rows = conn.execute(self._counts(start, end)).all()
-            error_rows = conn.execute(self._top_errors(start, end, top)).all()
+            count_rows = conn.execute(self.counts_query(start, end)).all()
+            error_rows = conn.execute(self.top_errors_query(start, end, top)).all()
             overall = PercentilePicker(sum(int(row[4]) for row in count_rows), QUANTILES)
             pickers = {
                 row[0]: PercentilePicker(int(row[4]), (FORMAT_QUANTILE,)) for row in count_rows
             }
             stream = conn.execution_options(yield_per=STREAM_BATCH).execute(
-                select(c.format, c.duration_ms)
-                .where(self._completed_durations(start, end))
-                .order_by(c.duration_ms)
+                self.sorted_durations_query(start, end)
             )
             for batch in stream.partitions():
                 for fmt, duration in batch:
