@@ -4,16 +4,24 @@ still there to delete.
 Rows are walked by keyset (``id > last ORDER BY id LIMIT n``), never by OFFSET, so each
 batch costs the same on a table of millions, and every statement is its own short
 transaction: the application writing the table never waits on a cleanup for long.
+
+The connection, though, is kept for the whole run. The engine does not pool (NullPool),
+and a connection per statement cost more than the deletes themselves: a TCP connect and
+authentication on PostgreSQL, and on SQLite a WAL checkpoint each time the last
+connection closes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, select, update
 
-from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import ExpiredExport
 
@@ -29,6 +37,29 @@ class ExpiredExportsRepository:
     def __init__(self, db: Database, source: SourceSettings) -> None:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> ExpiredExportsRepository:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with translate_errors(self.db):
+                conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One short transaction on the run's connection, committed on success."""
+        with translate_errors(self.db):
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            with self._conn.begin():
+                yield self._conn
 
     def _candidates(self, now: datetime) -> ColumnElement[bool]:
         c = self.table.c
@@ -41,7 +72,7 @@ class ExpiredExportsRepository:
 
     def count(self, now: datetime) -> int:
         query = select(func.count()).select_from(self.table).where(self._candidates(now))
-        with self.db.connect() as conn:
+        with self._transaction() as conn:
             return int(conn.execute(query).scalar_one())
 
     def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
@@ -54,7 +85,7 @@ class ExpiredExportsRepository:
         )
         if after_id is not None:
             query = query.where(c.id > after_id)
-        with self.db.connect() as conn:
+        with self._transaction() as conn:
             rows: list[Any] = list(conn.execute(query))
         return [
             ExpiredExport(int(row.id), str(row.export_id), str(row.file_path),
@@ -71,5 +102,5 @@ class ExpiredExportsRepository:
             .where(c.id.in_(ids), c.status != EXPIRED)
             .values(status=EXPIRED)
         )
-        with self.db.begin() as conn:
+        with self._transaction() as conn:
             return int(conn.execute(statement).rowcount or 0)

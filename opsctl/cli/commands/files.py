@@ -56,9 +56,10 @@ def cleanup(
             limit=limit or settings.files.limit,
         )
         store = _file_store(session)
-        exports = ExpiredExportsRepository(session.database(read_only=job_ctx.dry_run),
-                                           settings.source)
-        return files_cleanup.run(job_ctx, files_cleanup.CleanupPorts(exports, store), params)
+        db = session.database(read_only=job_ctx.dry_run)
+        with ExpiredExportsRepository(db, settings.source) as exports:
+            return files_cleanup.run(job_ctx, files_cleanup.CleanupPorts(exports, store),
+                                     params)
 
     session.run_job(JOB, SUMMARY_TYPE, work, mutating=True, cooperative=True, dry_run=dry_run)
 
