@@ -128,6 +128,11 @@ class _Check:
     def window_text(self) -> str:
         return format_duration(self.params.window)
 
+    @property
+    def tally(self) -> str:
+        return (f"{self.counts.failed} of {self.total} exports failed in the last "
+                f"{self.window_text}")
+
     def top_error_types(self) -> list[dict[str, Any]]:
         return [{"error_type": e.error_type, "count": e.count}
                 for e in self.counts.top_error_types]
@@ -140,6 +145,7 @@ class _Check:
             "completed": self.counts.completed,
             "failed": self.counts.failed,
             "failure_rate": self.rate,
+            "threshold": self.params.threshold,
         }
 
 
@@ -179,33 +185,33 @@ def _alert(
     last_notified = open_alert.last_notified_at if open_alert else None
     suppressed = last_notified is not None and now - last_notified < check.params.cooldown
     opened_at = (open_alert.opened_at if open_alert else None) or now
-    notification, delivery = (
-        ("suppressed_by_cooldown", None) if suppressed
-        else _notify(ctx, ports.notifier, _alert_payload(ctx, check, opened_at))
+    listed = ", ".join(f"{e.error_type} ({e.count})" for e in check.counts.top_error_types)
+    top = f"; top errors: {listed}" if listed else ""
+    payload = _payload(
+        ctx, check, ALERT_EVENT,
+        f"[opsctl] ALERT on {ctx.runtime.host}: export failure rate "
+        f"{human_percent(check.rate)} is above {human_percent(check.params.threshold)} "
+        f"({check.tally}){top}",
+        severity="high", warning=check.params.warning,
+        top_error_types=check.top_error_types(), opened_at=rfc3339(opened_at),
     )
+    notification, delivery = (("suppressed_by_cooldown", None) if suppressed
+                              else _notify(ctx, ports.notifier, payload))
     notified = notification == "sent"
     ctx.emitter.emit(
         ALERT_EVENT,
         f"export failure rate {human_percent(check.rate)} is above the alert threshold "
         f"{human_percent(check.params.threshold)}",
-        level="error",
-        severity="high",
-        failure_rate=check.rate,
-        threshold=check.params.threshold,
-        total=check.total,
-        failed=check.counts.failed,
-        top_error_types=check.top_error_types(),
-        notified=notified,
-        suppressed_by_cooldown=suppressed,
-        opened_at=rfc3339(opened_at),
-        dry_run=ctx.dry_run,
+        level="error", severity="high", failure_rate=check.rate,
+        threshold=check.params.threshold, total=check.total, failed=check.counts.failed,
+        top_error_types=check.top_error_types(), notified=notified,
+        suppressed_by_cooldown=suppressed, opened_at=rfc3339(opened_at), dry_run=ctx.dry_run,
         **_delivery_error(delivery),
     )
     if not ctx.dry_run:
         ports.alerts.save(AlertState(
             name=ALERT_NAME, state="open", updated_at=now, opened_at=opened_at,
-            last_notified_at=now if notified else last_notified,
-            details=_details(ctx, check),
+            last_notified_at=now if notified else last_notified, details=_details(ctx, check),
         ))
     return _Outcome(alert_open=True, transition=None if open_alert else "opened",
                     notification=notification)
@@ -215,27 +221,28 @@ def _resolve(
     ctx: JobContext, ports: FailureRatePorts, check: _Check, open_alert: AlertState,
     now: datetime,
 ) -> _Outcome:
-    notification, delivery = _notify(ctx, ports.notifier,
-                                     _resolved_payload(ctx, check, open_alert, now))
+    opened_at = rfc3339(open_alert.opened_at) if open_alert.opened_at else None
+    payload = _payload(
+        ctx, check, RESOLVED_EVENT,
+        f"[opsctl] RESOLVED on {ctx.runtime.host}: export failure rate back to "
+        f"{human_percent(check.rate)} (threshold {human_percent(check.params.threshold)}, "
+        f"{check.tally})",
+        opened_at=opened_at, resolved_at=rfc3339(now),
+    )
+    notification, delivery = _notify(ctx, ports.notifier, payload)
     notified = notification == "sent"
     ctx.emitter.emit(
         RESOLVED_EVENT,
         f"export failure rate back to {human_percent(check.rate)}, at or below the alert "
         f"threshold {human_percent(check.params.threshold)}: alert resolved",
-        failure_rate=check.rate,
-        notified=notified,
-        threshold=check.params.threshold,
-        total=check.total,
-        failed=check.counts.failed,
-        opened_at=_stamp(open_alert.opened_at),
-        dry_run=ctx.dry_run,
-        **_delivery_error(delivery),
+        failure_rate=check.rate, notified=notified, threshold=check.params.threshold,
+        total=check.total, failed=check.counts.failed, opened_at=opened_at,
+        dry_run=ctx.dry_run, **_delivery_error(delivery),
     )
     if not ctx.dry_run:
         ports.alerts.save(replace(
-            open_alert, state="resolved", updated_at=now,
+            open_alert, state="resolved", updated_at=now, details=_details(ctx, check),
             last_notified_at=now if notified else open_alert.last_notified_at,
-            details=_details(ctx, check),
         ))
     return _Outcome(alert_open=False, transition="resolved", notification=notification)
 
@@ -262,101 +269,45 @@ def _delivery_error(delivery: Delivery | None) -> dict[str, str]:
     return {"notify_error": delivery.error or "not delivered"}
 
 
-def _stamp(moment: datetime | None) -> str | None:
-    return rfc3339(moment) if moment is not None else None
-
-
 def _details(ctx: JobContext, check: _Check) -> dict[str, Any]:
-    return {**check.numbers(), "threshold": check.params.threshold,
-            "run_id": ctx.runtime.run_id, "host": ctx.runtime.host}
+    return {**check.numbers(), "run_id": ctx.runtime.run_id, "host": ctx.runtime.host}
 
 
-def _top_errors_text(check: _Check) -> str:
-    if not check.counts.top_error_types:
-        return ""
-    listed = ", ".join(f"{e.error_type} ({e.count})" for e in check.counts.top_error_types)
-    return f"; top errors: {listed}"
-
-
-def _alert_payload(ctx: JobContext, check: _Check, opened_at: datetime) -> dict[str, Any]:
-    """What the webhook receives; ``text`` makes it readable in Slack-style receivers."""
-    return {
-        "type": ALERT_EVENT,
-        "text": (
-            f"[opsctl] ALERT on {ctx.runtime.host}: export failure rate "
-            f"{human_percent(check.rate)} is above {human_percent(check.params.threshold)} "
-            f"({check.counts.failed} of {check.total} exports failed in the last "
-            f"{check.window_text}){_top_errors_text(check)}"
-        ),
-        "severity": "high",
-        **check.numbers(),
-        "threshold": check.params.threshold,
-        "warning": check.params.warning,
-        "top_error_types": check.top_error_types(),
-        "opened_at": rfc3339(opened_at),
-        "host": ctx.runtime.host,
-        "job": JOB,
-        "run_id": ctx.runtime.run_id,
-    }
-
-
-def _resolved_payload(
-    ctx: JobContext, check: _Check, open_alert: AlertState, now: datetime
+def _payload(
+    ctx: JobContext, check: _Check, type_: str, text: str, **extra: Any
 ) -> dict[str, Any]:
-    return {
-        "type": RESOLVED_EVENT,
-        "text": (
-            f"[opsctl] RESOLVED on {ctx.runtime.host}: export failure rate back to "
-            f"{human_percent(check.rate)} (threshold {human_percent(check.params.threshold)}, "
-            f"{check.counts.failed} of {check.total} exports failed in the last "
-            f"{check.window_text})"
-        ),
-        **check.numbers(),
-        "threshold": check.params.threshold,
-        "opened_at": _stamp(open_alert.opened_at),
-        "resolved_at": rfc3339(now),
-        "host": ctx.runtime.host,
-        "job": JOB,
-        "run_id": ctx.runtime.run_id,
-    }
+    """What the webhook receives; ``text`` makes it readable in Slack-style receivers."""
+    return {"type": type_, "text": text, **check.numbers(), **extra,
+            "host": ctx.runtime.host, "job": JOB, "run_id": ctx.runtime.run_id}
 
 
 def _message(check: _Check) -> str:
     params = check.params
-    tally = (f"{check.counts.failed} of {check.total} exports failed in the last "
-             f"{check.window_text}")
     if check.state == INSUFFICIENT:
         return (f"only {check.total} finished exports in the last {check.window_text} "
                 f"(min_samples {params.min_samples}): not enough to judge")
     rate = human_percent(check.rate)
     if check.state == ALERT:
         return (f"failure rate {rate} above the alert threshold "
-                f"{human_percent(params.threshold)} ({tally})")
+                f"{human_percent(params.threshold)} ({check.tally})")
     if check.state == WARNING:
         return (f"failure rate {rate} above the warning threshold "
-                f"{human_percent(params.warning)} ({tally})")
-    return f"failure rate {rate} ({tally})"
+                f"{human_percent(params.warning)} ({check.tally})")
+    return f"failure rate {rate} ({check.tally})"
 
 
 def _result(ctx: JobContext, check: _Check, outcome: _Outcome) -> JobResult:
     params = check.params
-    return JobResult(
-        SUMMARY_TYPE,
-        _message(check),
-        check.state,
-        EXIT_CODES[check.state],
-        {
-            **check.numbers(),
-            "threshold": params.threshold,
-            "warning": params.warning,
-            "min_samples": params.min_samples,
-            "window": check.window_text,
-            "top_error_types": check.top_error_types(),
-            "alert_open": outcome.alert_open,
-            "alert_transition": outcome.transition,
-            "notified": outcome.notified,
-            "suppressed_by_cooldown": outcome.notification == "suppressed_by_cooldown",
-            "notification": outcome.notification,
-            "dry_run": ctx.dry_run,
-        },
-    )
+    return JobResult(SUMMARY_TYPE, _message(check), check.state, EXIT_CODES[check.state], {
+        **check.numbers(),
+        "warning": params.warning,
+        "min_samples": params.min_samples,
+        "window": check.window_text,
+        "top_error_types": check.top_error_types(),
+        "alert_open": outcome.alert_open,
+        "alert_transition": outcome.transition,
+        "notified": outcome.notified,
+        "suppressed_by_cooldown": outcome.notification == "suppressed_by_cooldown",
+        "notification": outcome.notification,
+        "dry_run": ctx.dry_run,
+    })

@@ -4,8 +4,10 @@ refused connections, and a URL (a secret) that never shows in an error."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
+import pytest
 from conftest import HttpServer, Recorded
 
 from opsctl.adapters.notify.webhook import WebhookNotifier
@@ -99,3 +101,15 @@ def test_the_retry_waits_between_attempts(http_server: HttpServer) -> None:
                                sleep=waits.append)
     notifier.send(PAYLOAD)
     assert waits == [0.5]
+
+
+def test_http_client_logs_never_carry_the_url(
+    http_server: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # httpx logs each request's URL at INFO: `--log-level info` must not print the secret.
+    with caplog.at_level(logging.DEBUG):
+        _notifier(f"{http_server.url}/hooks/{TOKEN}").send(PAYLOAD)
+    httpx_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert httpx_lines == ['HTTP Request: POST *** "HTTP/1.0 200 OK"']
+    assert TOKEN not in caplog.text
+    assert logging.getLogger("httpx").filters == []  # only while sending

@@ -290,6 +290,17 @@ def test_webhook_answering_500_keeps_exit_2(
     _no_secret(result)
 
 
+def test_debug_diagnostics_never_show_the_webhook_url(
+    sqlite_cli: Cli, sqlite_url: str, http_server: HttpServer, hook: dict[str, str]
+) -> None:
+    _seed(sqlite_url, _finished(7, 1))
+    result = sqlite_cli("--log-level", "debug", *CHECK, env=hook)
+    assert result.exit_code == 2
+    assert len(http_server.requests) == 1
+    assert "HTTP Request: POST ***" in result.stderr  # httpx did log the request
+    _no_secret(result)
+
+
 def test_no_webhook_configured_is_not_an_error(sqlite_cli: Cli, sqlite_url: str) -> None:
     _seed(sqlite_url, _finished(7, 1))
     result = sqlite_cli(*CHECK)

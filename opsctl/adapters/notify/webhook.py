@@ -8,8 +8,10 @@ here contains it, whatever the HTTP client put in its exception text.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,8 +50,8 @@ class WebhookNotifier:
         error: str | None = "not attempted"
         attempts = 0
         headers = {"User-Agent": f"opsctl/{__version__}"}
-        with httpx.Client(timeout=self.timeout_s, headers=headers,
-                          follow_redirects=False) as client:
+        with self._quiet_url(), httpx.Client(timeout=self.timeout_s, headers=headers,
+                                             follow_redirects=False) as client:
             for attempts in range(1, self.retries + 2):
                 if attempts > 1 and self.retry_delay_s > 0:
                     self._sleep(self.retry_delay_s)
@@ -67,12 +69,26 @@ class WebhookNotifier:
         except httpx.TimeoutException:
             return True, f"no answer within {self.timeout_s:g}s (alerts.timeout_s)"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return True, f"{type(exc).__name__}: {self._scrub(str(exc))}"
+            return True, f"{type(exc).__name__}: {self._scrub(str(exc)) or 'connection failed'}"
         if response.is_success:
             return False, None
         status = response.status_code
         retry = status >= 500 or status in _RETRY_STATUSES
         return retry, f"the webhook answered HTTP {status}"
+
+    @contextmanager
+    def _quiet_url(self) -> Iterator[None]:
+        """httpx logs every request's full URL at INFO, so ``--log-level info`` would print
+        the secret on stderr; its records are scrubbed while we send."""
+        scrubber = _Scrubber(self._scrub)
+        loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+        for logger in loggers:
+            logger.addFilter(scrubber)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(scrubber)
 
     def _scrub(self, text: str) -> str:
         parts = urlsplit(self._url)
@@ -80,4 +96,17 @@ class WebhookNotifier:
                        parts.path, parts.query):
             if len(secret) > 1:
                 text = text.replace(secret, "***")
-        return text or "connection failed"
+        return text
+
+
+class _Scrubber(logging.Filter):
+    def __init__(self, scrub: Callable[[str], str]) -> None:
+        super().__init__()
+        self._scrub = scrub
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self._scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
