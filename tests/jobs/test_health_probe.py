@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +223,30 @@ def test_select_checks_rejects_unknown_names_listing_the_known_ones() -> None:
 
     assert caught.value.exit_code == ExitCode.USAGE
     assert str(caught.value) == "unknown check 'apu', 'dsk'; configured checks: db, api, disk"
+
+
+def test_a_check_that_never_returns_does_not_keep_the_process_alive() -> None:
+    script = """
+import io, threading
+from opsctl.events import Emitter
+from opsctl.jobs import health_probe
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.health_probe import ProbeParams
+from opsctl.ports import ConfiguredCheck
+from opsctl.runtime import Runtime
+
+class Forever:
+    def check(self, timeout_s):
+        threading.Event().wait()
+
+runtime = Runtime(stdout=io.StringIO(), stderr=io.StringIO(), env={})
+ctx = JobContext("health.probe", runtime, Emitter(runtime, "health.probe"))
+checks = [ConfiguredCheck("stuck", "disk", True, None, Forever())]
+result = health_probe.run(ctx, checks, ProbeParams(timeout_s=0.2))
+print(result.state, int(result.exit_code))
+"""
+    # A process waiting for the stuck thread would never end: the timeout would raise.
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=Path(__file__).resolve().parents[2])
+
+    assert (proc.returncode, proc.stdout.strip()) == (0, "unhealthy 2")
