@@ -295,6 +295,22 @@ def test_without_configured_checks_the_database_and_the_storage_root_are_probed(
     assert checks[1]["detail"]["path"] == str(home / "data" / "opsctl" / "exports")
 
 
+def test_without_configured_checks_an_s3_storage_bucket_is_probed(
+    sqlite_cli: Cli, s3_endpoint: str, s3_bucket: str
+) -> None:
+    env = {"OPSCTL_STORAGE__BACKEND": "s3", "OPSCTL_STORAGE__BUCKET": s3_bucket,
+           "OPSCTL_S3__ENDPOINT_URL": s3_endpoint, "OPSCTL_S3__REGION": "us-east-1",
+           "OPSCTL_S3__ACCESS_KEY_ID": "testing",
+           "OPSCTL_S3__SECRET_ACCESS_KEY": "testing-secret-key"}
+
+    result = probe(sqlite_cli, None, env=env)
+
+    assert result.exit_code == 0
+    storage = check_events(result)["storage"]
+    assert (storage["kind"], storage["state"], storage["detail"]) == (
+        "s3", "ok", {"bucket": s3_bucket})
+
+
 # --- history -------------------------------------------------------------------------------
 
 
