@@ -1,0 +1,163 @@
+"""The export-log rows ``logs stats`` reports and ``logs cleanup`` removes.
+
+Rows are walked by keyset on the id (``id > last ORDER BY id LIMIT n``), and a batch is
+deleted by its id range (``id > last AND id <= max_of_batch AND created_at < cutoff``),
+which measured about twice as fast on PostgreSQL as ``DELETE ... USING (SELECT ... LIMIT)``
+and never re-reads the dead index entries earlier batches left behind. Each batch is its own
+short transaction, so the application writing the table never waits on a cleanup for long.
+
+The cleanup keeps one connection for its deletes for the whole run (and the batch reader
+one more): with no connection pool, a fresh connection per batch would cost more than
+the delete itself. Close the repository when the run is over.
+
+Statistics are one statement: the min/max of ``created_at`` and the eligible count come
+from the ``created_at`` index; the total is an exact ``count(*)``, a scan of the primary
+key on PostgreSQL (about 0.1 s per million rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, select, true
+
+from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.adapters.db.log_lines import BatchReader
+from opsctl.adapters.db.tables import source_table
+from opsctl.ports import DeletedRows, LogBatch, LogTableStats
+
+if TYPE_CHECKING:
+    from opsctl.settings_sections import SourceSettings
+
+# Rows per statement when deleting an explicit list of ids (SQLite's variable limit).
+_IDS_PER_STATEMENT = 500
+
+
+class _RangeChanged(Exception):
+    """Rolls back a batch delete whose rows are not the ones that were archived."""
+
+
+class OldLogsRepository:
+    """``LogStatsSource`` and ``OldLogs`` on the configured table (columns remapped)."""
+
+    def __init__(self, db: Database, source: SourceSettings) -> None:
+        self.db = db
+        self.table: Table = source_table(source.table, source.columns.model_dump())
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with translate_errors(self.db):
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            with self._conn.begin():
+                yield self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with translate_errors(self.db):
+                self._conn.close()
+            self._conn = None
+
+    # --- stats ---------------------------------------------------------------------------
+
+    def stats(self, cutoff: datetime) -> LogTableStats:
+        c = self.table.c
+
+        def scalar(*columns: Any, where: Any = None) -> Any:
+            query = select(*columns).select_from(self.table)
+            return (query if where is None else query.where(where)).scalar_subquery()
+
+        query = select(
+            scalar(func.count()),
+            scalar(func.count(), where=c.created_at < cutoff),
+            scalar(func.min(c.created_at)),
+            scalar(func.max(c.created_at)),
+        )
+        with self._transaction() as conn:
+            total, eligible, oldest, newest = conn.execute(query).one()
+        return LogTableStats(int(total), int(eligible), oldest, newest)
+
+    # --- cleanup -------------------------------------------------------------------------
+
+    def count_eligible(self, cutoff: datetime) -> int:
+        query = select(func.count()).select_from(self.table)
+        with self._transaction() as conn:
+            return int(conn.execute(query.where(self.table.c.created_at < cutoff)).scalar_one())
+
+    def _after(self, after_id: int | None) -> Any:
+        return true() if after_id is None else self.table.c.id > after_id
+
+    def delete_next(self, cutoff: datetime, after_id: int | None, size: int) -> DeletedRows | None:
+        c = self.table.c
+        batch = (select(c.id).where(self._after(after_id), c.created_at < cutoff)
+                 .order_by(c.id).limit(size).cte("batch"))
+        upper = select(func.max(batch.c.id)).scalar_subquery()
+        selected = select(func.count()).select_from(batch).scalar_subquery()
+        in_range = and_(self._after(after_id), c.id <= upper, c.created_at < cutoff)
+        with self._transaction() as conn:
+            if self.db.is_sqlite:
+                last, found = conn.execute(select(upper, selected)).one()
+                if not found:
+                    return None
+                result = conn.execute(delete(self.table).where(
+                    self._after(after_id), c.id <= last, c.created_at < cutoff))
+                deleted = int(result.rowcount or 0)
+            else:
+                # One round trip: pick the batch, delete it, report count and upper bound.
+                gone = delete(self.table).where(in_range).returning(c.id).cte("gone")
+                deleted, last, found = conn.execute(
+                    select(select(func.count()).select_from(gone).scalar_subquery(),
+                           upper, selected)).one()
+                if not found:
+                    return None
+        return DeletedRows(int(deleted), int(last), more=int(found) >= size)
+
+    def batches(
+        self, cutoff: datetime, size: int, after_id: int | None = None
+    ) -> Generator[LogBatch, None, None]:
+        """Batches in id order; the next one is read on a worker thread while the caller
+        archives the current one (COPY waits on the server, gzip releases the GIL)."""
+        reader = BatchReader(self.db, self.table)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
+            try:
+                pending = worker.submit(reader.read, cutoff, size, after_id)
+                while (batch := pending.result()) is not None:
+                    more = batch.rows >= size
+                    if more:
+                        pending = worker.submit(reader.read, cutoff, size, batch.last_id)
+                    yield batch
+                    if not more:
+                        return  # a short batch ends the snapshot: no scan to find nothing
+            finally:
+                worker.submit(reader.close)  # after any read in flight, on its thread
+
+    def delete_batch(self, batch: LogBatch, cutoff: datetime) -> bool:
+        c = self.table.c
+        statement = (delete(self.table)
+                     .where(c.id >= batch.first_id, c.id <= batch.last_id,
+                            c.created_at < cutoff)
+                     .returning(c.id))
+        try:
+            with self._transaction() as conn:
+                ids = conn.execute(statement).scalars().all()
+                if len(ids) != batch.rows or sum(ids) != batch.id_sum:
+                    # A row in the range was added, removed or changed since the batch was
+                    # read: deleting could remove a row that is not in the archive.
+                    raise _RangeChanged
+        except _RangeChanged:
+            return False
+        return True
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        deleted = 0
+        with self._transaction() as conn:
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                chunk = list(ids[start:start + _IDS_PER_STATEMENT])
+                result = conn.execute(delete(self.table).where(self.table.c.id.in_(chunk)))
+                deleted += int(result.rowcount or 0)
+        return deleted

@@ -1,0 +1,106 @@
+"""The local log archive on a real temporary directory: gzip objects written atomically,
+verified by reading back, and every way of not being writable is ArchiveUnavailable."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from opsctl.adapters.archive.local import LocalArchive
+from opsctl.errors import ArchiveUnavailable
+
+PAYLOAD = '{"id":1,"text":"é \\"quoted\\" \\\\ \\n"}\n{"id":2,"text":"🚀"}\n'.encode()
+NAME = "000000000001-000000000002.jsonl.gz"
+
+
+def test_write_stores_gzip_json_lines_and_reports_size_and_sha(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "archive" / "export_logs", gzip_level=1)
+
+    written = archive.write(NAME, PAYLOAD)
+
+    path = tmp_path / "archive" / "export_logs" / NAME
+    stored = path.read_bytes()
+    assert gzip.decompress(stored) == PAYLOAD
+    assert written.uri == path.as_uri()
+    assert written.bytes == len(stored)
+    assert written.sha256 == hashlib.sha256(stored).hexdigest()
+    assert sorted(p.name for p in path.parent.iterdir()) == [NAME]  # no temporary left
+    archive.verify(written)
+
+
+def test_the_same_rows_give_the_same_bytes(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path, gzip_level=1)
+
+    first = archive.write(NAME, PAYLOAD)
+    again = archive.write(NAME, PAYLOAD)
+
+    assert first == again
+
+
+def test_verify_fails_when_the_stored_object_differs(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path)
+    written = archive.write(NAME, PAYLOAD)
+    path = tmp_path / NAME
+    data = bytearray(path.read_bytes())
+    data[-9] ^= 0xFF  # same size, different bytes
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ArchiveUnavailable, match="failed verification"):
+        archive.verify(written)
+
+
+def test_verify_fails_when_the_object_is_gone(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path)
+    written = archive.write(NAME, PAYLOAD)
+    (tmp_path / NAME).unlink()
+
+    with pytest.raises(ArchiveUnavailable, match="cannot read back"):
+        archive.verify(written)
+
+
+def test_read_returns_the_content_or_none(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "not-yet")
+
+    assert archive.read(NAME) is None
+    archive.write(NAME, PAYLOAD)
+    assert archive.read(NAME) == PAYLOAD
+
+
+def test_read_of_a_truncated_object_is_refused(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path)
+    archive.write(NAME, PAYLOAD)
+    path = tmp_path / NAME
+    path.write_bytes(path.read_bytes()[:-4])
+
+    with pytest.raises(ArchiveUnavailable, match="not valid gzip"):
+        archive.read(NAME)
+
+
+def test_a_file_where_the_directory_should_be(tmp_path: Path) -> None:
+    (tmp_path / "archive").write_text("not a directory")
+    archive = LocalArchive(tmp_path / "archive" / "export_logs")
+
+    with pytest.raises(ArchiveUnavailable, match="cannot read"):
+        archive.read(NAME)
+    with pytest.raises(ArchiveUnavailable, match="cannot write"):
+        archive.write(NAME, PAYLOAD)
+    assert (tmp_path / "archive").read_text() == "not a directory"
+
+
+def test_remove_is_idempotent(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path)
+    archive.write(NAME, PAYLOAD)
+
+    archive.remove(NAME)
+    archive.remove(NAME)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["", "../escape.jsonl.gz", "a/b.jsonl.gz", ".."])
+def test_names_cannot_leave_the_directory(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="invalid archive object name"):
+        LocalArchive(tmp_path).write(name, PAYLOAD)

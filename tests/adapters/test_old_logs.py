@@ -1,0 +1,253 @@
+"""The export-log repository on real SQLite and PostgreSQL: statistics, batched deletes,
+and the JSON lines of archive batches (identical on both backends, text exactly as stored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from support import export_row, insert_exports
+
+from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.old_logs import OldLogsRepository
+from opsctl.adapters.db.tables import source_table
+from opsctl.errors import DatabaseUnavailable
+from opsctl.settings_sections import SourceColumns, SourceSettings
+
+CUTOFF = datetime(2026, 10, 1, tzinfo=UTC)
+OLD = CUTOFF - timedelta(days=3)
+NEW = CUTOFF + timedelta(days=3)
+
+HOSTILE = [
+    'quotes " and \' and `',
+    "new\nline, carriage\rreturn, tab\there",
+    "back\\slash, \\n as two characters, \\\\ two backslashes, trailing \\",
+    "unicode: é ü ß 日本語 🚀 \u2028 line separator, \u00a0 nbsp",
+    "control \x01\x1f and DEL \x7f",
+    '{"looks": "like json"}\\t',
+]
+
+
+def repository(url: str, **source: Any) -> Iterator[OldLogsRepository]:
+    repo = OldLogsRepository(Database(url), SourceSettings(**source))
+    try:
+        yield repo
+    finally:
+        repo.close()
+        repo.db.dispose()
+
+
+@pytest.fixture
+def db_url(db_url: str) -> str:
+    """The parametrised database, with the SQLite file's directory in place."""
+    if db_url.startswith("sqlite:///"):
+        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return db_url
+
+
+@pytest.fixture
+def sqlite_url(sqlite_url: str) -> str:
+    Path(sqlite_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return sqlite_url
+
+
+@pytest.fixture
+def repo(db_url: str) -> Iterator[OldLogsRepository]:
+    yield from repository(db_url)
+
+
+def remaining_ids(url: str, table: str = "export_logs") -> list[int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(text(f"SELECT id FROM {table} ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def seed(url: str, created: list[datetime], **overrides: Any) -> None:
+    insert_exports(url, [export_row(id=i + 1, created_at=at, **overrides)
+                         for i, at in enumerate(created)])
+
+
+def test_stats_count_rows_and_bound_created_at(db_url: str, repo: OldLogsRepository) -> None:
+    oldest = datetime(2026, 9, 2, 7, 15, 30, 250000, tzinfo=UTC)
+    newest = datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC)
+    seed(db_url, [NEW, oldest, OLD, newest, OLD, CUTOFF])
+
+    stats = repo.stats(CUTOFF)
+
+    assert (stats.total_rows, stats.eligible) == (6, 3)  # CUTOFF itself is not older
+    assert stats.oldest_created_at == oldest
+    assert stats.newest_created_at == newest
+
+
+def test_stats_of_an_empty_table(db_url: str, repo: OldLogsRepository) -> None:
+    insert_exports(db_url, [])
+
+    stats = repo.stats(CUTOFF)
+
+    assert (stats.total_rows, stats.eligible, stats.oldest_created_at,
+            stats.newest_created_at) == (0, 0, None, None)
+
+
+def test_a_missing_table_is_database_unavailable(db_url: str, repo: OldLogsRepository) -> None:
+    insert_exports(db_url, [], table="something_else")
+
+    with pytest.raises(DatabaseUnavailable):
+        repo.stats(CUTOFF)
+
+
+def test_delete_next_walks_eligible_rows_by_id(db_url: str, repo: OldLogsRepository) -> None:
+    # ids 1..9; 4 and 7 are recent and must survive; created_at is not monotonic in id.
+    seed(db_url, [OLD, OLD, OLD, NEW, OLD, OLD, NEW, OLD, OLD])
+
+    assert repo.count_eligible(CUTOFF) == 7
+    steps = []
+    after = None
+    while (done := repo.delete_next(CUTOFF, after, 3)) is not None:
+        steps.append((done.rows, done.last_id, done.more))
+        after = done.last_id
+        if not done.more:
+            break
+
+    assert steps == [(3, 3, True), (3, 8, True), (1, 9, False)]
+    assert remaining_ids(db_url) == [4, 7]
+    assert repo.delete_next(CUTOFF, None, 3) is None
+
+
+def test_a_batch_holds_every_column_as_one_json_line_per_row(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    created = datetime(2026, 9, 1, 8, 0, 0, 500000, tzinfo=UTC)
+    insert_exports(db_url, [
+        export_row(id=7, export_id="7f0c5f6e-0000-4000-8000-000000000007", user_id="u-7",
+                   format="csv", status="failed", conversation_count=3, duration_ms=None,
+                   file_size_bytes=9_000_000_000, file_path="a/b.csv",
+                   error_type="timeout", error_message="took too long",
+                   created_at=created, expires_at=datetime(2026, 9, 8, tzinfo=UTC)),
+        export_row(id=9, created_at=NEW),
+    ])
+
+    [batch] = list(repo.batches(CUTOFF, 10))
+
+    assert (batch.first_id, batch.last_id, batch.rows, batch.id_sum) == (7, 7, 1, 7)
+    assert batch.payload == (
+        b'{"id":7,"export_id":"7f0c5f6e-0000-4000-8000-000000000007","user_id":"u-7",'
+        b'"format":"csv","status":"failed","conversation_count":3,"duration_ms":null,'
+        b'"file_size_bytes":9000000000,"file_path":"a/b.csv","error_type":"timeout",'
+        b'"error_message":"took too long","created_at":"2026-09-01T08:00:00.5+00:00",'
+        b'"expires_at":"2026-09-08T00:00:00+00:00"}\n'
+    )
+
+
+def test_hostile_text_survives_the_round_trip(db_url: str, repo: OldLogsRepository) -> None:
+    insert_exports(db_url, [export_row(id=i + 1, created_at=OLD, error_message=value,
+                                       user_id=value, file_path=value)
+                            for i, value in enumerate(HOSTILE)])
+
+    [batch] = list(repo.batches(CUTOFF, 100))
+
+    lines = batch.payload.split(b"\n")
+    assert lines[-1] == b"" and len(lines) == len(HOSTILE) + 1
+    decoded = [json.loads(line) for line in lines[:-1]]
+    assert [row["error_message"] for row in decoded] == HOSTILE
+    assert [row["user_id"] for row in decoded] == HOSTILE
+    assert [row["file_path"] for row in decoded] == HOSTILE
+
+
+@pytest.mark.postgres
+def test_both_backends_write_the_same_bytes(sqlite_url: str, pg_url: str) -> None:
+    rows = [export_row(id=i + 1, created_at=OLD + timedelta(microseconds=i * 120_000),
+                       error_message=value, expires_at=None if i % 2 else NEW)
+            for i, value in enumerate(HOSTILE)]
+    payloads = []
+    for url in (sqlite_url, pg_url):
+        insert_exports(url, rows)
+        for repo in repository(url):
+            payloads.append(b"".join(batch.payload for batch in repo.batches(CUTOFF, 4)))
+
+    assert payloads[0] == payloads[1]
+    assert payloads[0].count(b"\n") == len(HOSTILE)
+
+
+def test_batches_follow_ids_and_end_on_a_short_batch(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD, NEW, OLD, OLD, OLD, NEW, OLD])  # eligible: 1, 3, 4, 5, 7
+
+    batches = [(b.first_id, b.last_id, b.rows, b.id_sum) for b in repo.batches(CUTOFF, 2)]
+    after = [(b.first_id, b.last_id) for b in repo.batches(CUTOFF, 2, after_id=4)]
+
+    assert batches == [(1, 3, 2, 4), (4, 5, 2, 9), (7, 7, 1, 7)]
+    assert after == [(5, 7)]
+
+
+def test_delete_batch_removes_exactly_the_archived_rows(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD, OLD, NEW, OLD, OLD])
+    first = next(repo.batches(CUTOFF, 3))  # rows 1, 2, 4
+
+    assert repo.delete_batch(first, CUTOFF) is True
+    assert remaining_ids(db_url) == [3, 5]
+
+
+def test_delete_batch_refuses_when_a_row_appeared_in_its_range(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD, NEW, OLD])
+    batch = next(repo.batches(CUTOFF, 10))  # rows 1 and 3
+    engine = create_engine(db_url)
+    table = source_table("export_logs", {})
+    with engine.begin() as conn:  # an old row committed late, inside the batch's range
+        conn.execute(table.update().where(table.c.id == 2).values(created_at=OLD))
+    engine.dispose()
+
+    assert repo.delete_batch(batch, CUTOFF) is False
+    assert remaining_ids(db_url) == [1, 2, 3]
+
+
+def test_delete_ids_deletes_those_still_there(db_url: str, repo: OldLogsRepository) -> None:
+    seed(db_url, [OLD] * 1203)
+
+    assert repo.delete_ids([*range(2, 1202), 5000]) == 1200
+
+    assert remaining_ids(db_url) == [1, 1202, 1203]
+
+
+def test_remapped_and_unknown_columns_are_archived_under_their_real_names(
+    db_url: str,
+) -> None:
+    columns = {"id": "log_id", "created_at": "inserted_at"}
+    insert_exports(db_url, [export_row(id=5, created_at=OLD, user_id="u")],
+                   table="audit_exports", columns=columns)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_exports ADD COLUMN region TEXT"))
+        conn.execute(text("UPDATE audit_exports SET region = 'eu-west-1'"))
+    engine.dispose()
+
+    for repo in repository(db_url, table="audit_exports", columns=SourceColumns(**columns)):
+        [batch] = list(repo.batches(CUTOFF, 10))
+        row = json.loads(batch.payload)
+        assert list(row) == [
+            "log_id", "export_id", "user_id", "format", "status", "conversation_count",
+            "duration_ms", "file_size_bytes", "file_path", "error_type", "error_message",
+            "inserted_at", "expires_at", "region",
+        ]
+        assert (row["log_id"], row["region"], row["user_id"]) == (5, "eu-west-1", "u")
+        assert row["inserted_at"] == "2026-09-28T00:00:00+00:00"
+        assert repo.delete_batch(batch, CUTOFF) is True
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(text("count(*)")).select_from(
+            text("audit_exports"))).scalar_one() == 0
+    engine.dispose()

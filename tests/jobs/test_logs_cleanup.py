@@ -1,0 +1,332 @@
+"""``logs.cleanup`` against in-memory fakes of its two ports: the order of archive, verify
+and delete, recovery after a killed run, skipped batches, stop requests and dry run."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from opsctl.domain.archive_names import MARKER_NAME
+from opsctl.errors import ArchiveUnavailable
+from opsctl.events import Emitter
+from opsctl.exit_codes import ExitCode
+from opsctl.jobs import logs_cleanup
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.logs_cleanup import LogCleanupParams, LogCleanupPorts
+from opsctl.ports import ArchivedObject, DeletedRows, LogBatch
+from opsctl.runtime import Runtime
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+OLD = NOW - timedelta(days=40)
+NEW = NOW - timedelta(days=1)
+
+
+class FakeLogs:
+    """Rows are ``id -> created_at``; every call is logged so tests can check the order."""
+
+    def __init__(self, old: Sequence[int], new: Sequence[int] = ()) -> None:
+        self.rows = {i: OLD for i in old} | {i: NEW for i in new}
+        self.calls: list[str] = []
+        self.refuse_delete: set[int] = set()  # first ids whose batch "changed"
+
+    def _eligible(self, cutoff: datetime, after: int | None) -> list[int]:
+        return sorted(i for i, at in self.rows.items()
+                      if at < cutoff and (after is None or i > after))
+
+    def count_eligible(self, cutoff: datetime) -> int:
+        self.calls.append("count")
+        return len(self._eligible(cutoff, None))
+
+    def delete_next(self, cutoff: datetime, after_id: int | None, size: int) -> DeletedRows | None:
+        ids = self._eligible(cutoff, after_id)[:size]
+        self.calls.append(f"delete_next {after_id}")
+        if not ids:
+            return None
+        for i in ids:
+            del self.rows[i]
+        return DeletedRows(len(ids), ids[-1], more=len(ids) == size)
+
+    def batches(self, cutoff: datetime, size: int,
+                after_id: int | None = None) -> Generator[LogBatch, None, None]:
+        while ids := self._eligible(cutoff, after_id)[:size]:
+            self.calls.append(f"read {ids[0]}-{ids[-1]}")
+            payload = b"".join(json.dumps({"id": i, "note": f"row {i}"}).encode() + b"\n"
+                               for i in ids)
+            yield LogBatch(ids[0], ids[-1], len(ids), sum(ids), payload)
+            after_id = ids[-1]
+
+    def delete_batch(self, batch: LogBatch, cutoff: datetime) -> bool:
+        self.calls.append(f"delete {batch.first_id}-{batch.last_id}")
+        if batch.first_id in self.refuse_delete:
+            return False
+        for i in range(batch.first_id, batch.last_id + 1):
+            self.rows.pop(i, None)
+        return True
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        self.calls.append(f"delete_ids {list(ids)}")
+        return sum(self.rows.pop(i, None) is not None for i in ids)
+
+
+@dataclass
+class FakeArchive:
+    uri: str = "file:///archive/export_logs"
+    objects: dict[str, bytes] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    fail_write: str | None = None  # name whose write fails
+    fail_verify: str | None = None
+
+    def write(self, name: str, payload: bytes) -> ArchivedObject:
+        self.calls.append(f"write {name}")
+        if name == self.fail_write:
+            raise ArchiveUnavailable(f"cannot write {name}")
+        self.objects[name] = payload
+        return ArchivedObject(name, f"{self.uri}/{name}", len(payload), "sha")
+
+    def verify(self, written: ArchivedObject) -> None:
+        self.calls.append(f"verify {written.name}")
+        if written.name == self.fail_verify:
+            raise ArchiveUnavailable(f"{written.name} failed verification")
+
+    def read(self, name: str) -> bytes | None:
+        self.calls.append(f"read {name}")
+        return self.objects.get(name)
+
+    def remove(self, name: str) -> None:
+        self.calls.append(f"remove {name}")
+        self.objects.pop(name, None)
+
+
+def make_ctx(*, dry_run: bool = False) -> tuple[JobContext, io.StringIO]:
+    out = io.StringIO()
+    runtime = Runtime(stdout=out, stderr=io.StringIO(), env={}, clock=lambda: NOW,
+                      run_id="run-1", host="test-host")
+    ctx = JobContext("logs.cleanup", runtime, Emitter(runtime, "logs.cleanup"), dry_run=dry_run)
+    return ctx, out
+
+
+def events(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def params(batch_size: int = 2, archive: bool = True) -> LogCleanupParams:
+    return LogCleanupParams(retention_days=30, batch_size=batch_size, archive=archive)
+
+
+def objects_rows(archive: FakeArchive) -> dict[str, list[int]]:
+    return {name: [json.loads(line)["id"] for line in data.splitlines()]
+            for name, data in archive.objects.items() if name != MARKER_NAME}
+
+
+def test_each_batch_is_written_and_verified_before_its_delete() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 5, 8], new=[9, 10]), FakeArchive()
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    first, second, third = ("000000000001-000000000002.jsonl.gz",
+                            "000000000003-000000000005.jsonl.gz",
+                            "000000000008-000000000008.jsonl.gz")
+    assert objects_rows(archive) == {first: [1, 2], second: [3, 5], third: [8]}
+    assert archive.calls == [
+        f"read {MARKER_NAME}",
+        f"write {MARKER_NAME}", f"write {first}", f"verify {first}",
+        f"write {MARKER_NAME}", f"write {second}", f"verify {second}",
+        f"write {MARKER_NAME}", f"write {third}", f"verify {third}",
+        f"remove {MARKER_NAME}",
+    ]
+    assert logs.calls == ["count", "read 1-2", "delete 1-2", "read 3-5", "delete 3-5",
+                          "read 8-8", "delete 8-8"]
+    assert sorted(logs.rows) == [9, 10]
+    assert (result.state, result.exit_code) == ("completed", ExitCode.OK)
+    f = result.fields
+    assert (f["eligible_count"], f["archived_count"], f["deleted_count"], f["skipped_count"],
+            f["archive_objects"], f["recovered_count"]) == (5, 5, 5, 0, 3, 0)
+    assert f["cutoff"] == "2026-10-24T10:00:00.000Z"
+    assert f["dry_run"] is False and f["retention_days"] == 30
+    written = [e for e in events(out) if e["type"] == "export_log_archive_written"]
+    assert [(e["uri"], e["rows"], e["first_id"], e["last_id"]) for e in written] == [
+        (f"file:///archive/export_logs/{first}", 2, 1, 2),
+        (f"file:///archive/export_logs/{second}", 2, 3, 5),
+        (f"file:///archive/export_logs/{third}", 1, 8, 8),
+    ]
+    assert all(e["bytes"] and e["sha256"] == "sha" for e in written)
+
+
+def test_the_marker_names_the_object_about_to_be_written() -> None:
+    logs, archive = FakeLogs(old=[4, 7]), FakeArchive(fail_verify="000000000004-000000000007.jsonl.gz")
+    ctx, _ = make_ctx()
+
+    with pytest.raises(ArchiveUnavailable):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=10))
+
+    marker = json.loads(archive.objects[MARKER_NAME])
+    assert marker == {"object": "000000000004-000000000007.jsonl.gz", "first_id": 4,
+                      "last_id": 7, "rows": 2, "cutoff": "2026-10-24T10:00:00.000Z",
+                      "run_id": "run-1"}
+
+
+def test_a_failed_verification_deletes_nothing() -> None:
+    logs = FakeLogs(old=[1, 2, 3, 4])
+    archive = FakeArchive(fail_verify="000000000003-000000000004.jsonl.gz")
+    ctx, _ = make_ctx()
+
+    with pytest.raises(ArchiveUnavailable, match="failed verification"):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert sorted(logs.rows) == [3, 4]  # the first batch was verified and deleted
+    assert "delete 3-4" not in logs.calls
+
+
+def test_an_unwritable_archive_deletes_nothing() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3]), FakeArchive(fail_write=MARKER_NAME)
+    ctx, _ = make_ctx()
+
+    with pytest.raises(ArchiveUnavailable):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert sorted(logs.rows) == [1, 2, 3]
+    assert not [c for c in logs.calls if c.startswith("delete")]
+
+
+def test_a_batch_that_changed_is_left_in_place_and_its_object_removed() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
+    logs.refuse_delete = {3}
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert sorted(logs.rows) == [3, 4]
+    assert set(objects_rows(archive)) == {"000000000001-000000000002.jsonl.gz",
+                                          "000000000005-000000000005.jsonl.gz"}
+    assert (result.state, result.exit_code) == ("warning", ExitCode.WARNING)
+    f = result.fields
+    assert (f["archived_count"], f["deleted_count"], f["skipped_count"],
+            f["archive_objects"]) == (3, 3, 2, 2)
+    skipped = [e for e in events(out) if e["type"] == "export_log_batch_skipped"]
+    assert [(e["first_id"], e["last_id"], e["rows"], e["level"]) for e in skipped] == [
+        (3, 4, 2, "warning")]
+
+
+def test_a_rerun_first_finishes_the_batch_a_killed_run_archived() -> None:
+    # A killed run wrote object 1-3 (rows 1, 2, 3) and its marker, then died before the
+    # delete. This run uses another batch size: without recovery it would archive 1-2.
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
+    orphan = "000000000001-000000000003.jsonl.gz"
+    archive.objects[orphan] = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in (1, 2, 3))
+    archive.objects[MARKER_NAME] = json.dumps(
+        {"object": orphan, "first_id": 1, "last_id": 3, "rows": 3}).encode()
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=2))
+
+    assert logs.calls[:2] == ["count", "delete_ids [1, 2, 3]"]
+    assert objects_rows(archive) == {orphan: [1, 2, 3],
+                                     "000000000004-000000000005.jsonl.gz": [4, 5]}
+    assert logs.rows == {}
+    f = result.fields
+    assert (f["eligible_count"], f["deleted_count"], f["recovered_count"], f["archived_count"],
+            f["archive_objects"], f["skipped_count"]) == (5, 5, 3, 2, 1, 0)
+    recovered = [e for e in events(out) if e["type"] == "export_log_archive_recovered"]
+    assert [(e["uri"], e["rows"], e["deleted_count"]) for e in recovered] == [
+        (f"file:///archive/export_logs/{orphan}", 3, 3)]
+    assert MARKER_NAME not in archive.objects
+
+
+def test_a_marker_whose_object_was_never_written_is_dropped() -> None:
+    logs, archive = FakeLogs(old=[1, 2]), FakeArchive()
+    archive.objects[MARKER_NAME] = json.dumps(
+        {"object": "000000000001-000000000002.jsonl.gz", "first_id": 1, "last_id": 2,
+         "rows": 2}).encode()
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=5))
+
+    assert not [c for c in logs.calls if c.startswith("delete_ids")]
+    assert result.fields["recovered_count"] == 0
+    assert result.fields["deleted_count"] == 2
+
+
+def test_an_object_that_does_not_match_its_marker_stops_the_run() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3]), FakeArchive()
+    orphan = "000000000001-000000000003.jsonl.gz"
+    archive.objects[orphan] = json.dumps({"id": 1}).encode() + b"\n"
+    archive.objects[MARKER_NAME] = json.dumps(
+        {"object": orphan, "first_id": 1, "last_id": 3, "rows": 3}).encode()
+    ctx, _ = make_ctx()
+
+    with pytest.raises(ArchiveUnavailable, match="does not hold the 3 rows 1-3"):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert sorted(logs.rows) == [1, 2, 3]
+
+
+def test_a_stop_request_finishes_the_current_batch_and_starts_no_other() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5, 6]), FakeArchive()
+    ctx, _ = make_ctx()
+
+    def stop_after_first_delete(batch: LogBatch, cutoff: datetime) -> bool:
+        ctx.runtime.stop.cooperative = True
+        ctx.runtime.stop.request(ExitCode.SIGTERM)
+        for i in range(batch.first_id, batch.last_id + 1):
+            logs.rows.pop(i, None)
+        return True
+
+    logs.delete_batch = stop_after_first_delete  # type: ignore[method-assign]
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert (result.state, result.exit_code) == ("interrupted", ExitCode.SIGTERM)
+    assert sorted(logs.rows) == [3, 4, 5, 6]
+    assert list(objects_rows(archive)) == ["000000000001-000000000002.jsonl.gz"]
+    f = result.fields
+    assert (f["deleted_count"], f["archived_count"], f["skipped_count"]) == (2, 2, 4)
+    assert MARKER_NAME not in archive.objects  # the last batch was settled
+
+
+def test_without_archive_rows_are_deleted_batch_after_batch() -> None:
+    logs = FakeLogs(old=[1, 2, 3, 4, 5], new=[6])
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, None), params(archive=False))
+
+    assert logs.calls == ["count", "delete_next None", "delete_next 2", "delete_next 4"]
+    assert sorted(logs.rows) == [6]
+    f = result.fields
+    assert (f["eligible_count"], f["deleted_count"], f["archived_count"],
+            f["archive_objects"], f["archive_uri"]) == (5, 5, 0, 0, None)
+
+
+def test_dry_run_counts_what_would_go_and_writes_nothing() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5], new=[6]), FakeArchive()
+    ctx, _ = make_ctx(dry_run=True)
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert logs.calls == ["count"]
+    assert archive.calls == [f"read {MARKER_NAME}"]
+    assert (result.state, result.exit_code) == ("dry_run", ExitCode.OK)
+    f = result.fields
+    assert (f["dry_run"], f["eligible_count"], f["archived_count"], f["deleted_count"],
+            f["archive_objects"], f["skipped_count"]) == (True, 5, 5, 5, 3, 0)
+
+
+def test_retention_zero_makes_everything_before_now_eligible() -> None:
+    logs = FakeLogs(old=[1], new=[2])
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, None),
+                              LogCleanupParams(retention_days=0, batch_size=10, archive=False))
+
+    assert result.fields["cutoff"] == "2026-11-23T10:00:00.000Z"
+    assert result.fields["deleted_count"] == 2
+
+
+@pytest.mark.parametrize(("days", "size"), [(-1, 10), (30, 0)])
+def test_params_refuse_nonsense(days: int, size: int) -> None:
+    with pytest.raises(ValueError, match="must be >="):
+        LogCleanupParams(retention_days=days, batch_size=size, archive=False)
