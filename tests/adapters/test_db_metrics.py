@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from support import export_row, insert_exports
 
 from opsctl.adapters.db import migrations, tables
@@ -257,6 +257,45 @@ def test_sqlite_and_postgresql_agree_exactly(sqlite_url: str, pg_url: str) -> No
     assert len(lite.formats) == 4 and lite.p95_duration_ms is not None
     # Bit-for-bit: same counts, same sums, same floating-point percentiles.
     assert ordered(lite) == ordered(pg) == ordered(grouped)
+
+
+SLOW_VIEW = """
+CREATE VIEW slow_exports AS
+SELECT id, export_id, user_id, format, status, conversation_count,
+       opsctl_test_slow(duration_ms) AS duration_ms, file_size_bytes, file_path, error_type,
+       error_message, created_at, expires_at
+FROM export_logs
+"""
+
+
+@pytest.mark.postgres
+def test_a_failing_query_cancels_the_ones_still_running(pg_url: str) -> None:
+    """The percentiles sleep on the server; the counts fail at once (unknown column). The
+    sleeping statement must be cancelled, not waited for: without the cancel this test
+    would sit for ten minutes and be stopped by the suite's timeout."""
+    db = prepared(pg_url, crafted_rows())
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION opsctl_test_slow(v integer) RETURNS integer AS "
+                "$$ BEGIN PERFORM pg_sleep(600); RETURN v; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(text(SLOW_VIEW))
+    slow = DbMetricsSource(db, "slow_exports", {"file_size_bytes": "no_such_column"})
+    with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+        slow.aggregate(START, END, 5)
+    with engine.connect() as conn:
+        still_running = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND query LIKE '%slow_exports%' AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    engine.dispose()
+    db.dispose()
+    assert still_running == 0
 
 
 # --- rollups ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from datetime import datetime
 from types import TracebackType
@@ -58,6 +58,7 @@ UNKNOWN = "unknown"  # a failed row without error_type, or a row without format
 QUANTILES = (0.5, 0.95, 0.99)
 FORMAT_QUANTILE = 0.95
 STREAM_BATCH = 10_000
+CANCEL_RETRY_S = 0.05
 
 
 class DbMetricsSource:
@@ -273,19 +274,23 @@ class _Concurrently:
 
     When the caller fails or is interrupted (SIGTERM while waiting), the queries still
     running are cancelled on the server, so the run ends now rather than when the slowest
-    statement would have finished.
+    statement would have finished. Cancelling repeats until every worker is done: a cancel
+    that reaches the server just before its query does would otherwise be lost.
     """
 
     def __init__(self, db: Database, workers: int) -> None:
         self._db = db
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsctl-metrics")
+        self._futures: list[Future[Any]] = []
         self._running: set[Any] = set()
         self._lock = threading.Lock()
         self._stopping = False
         db.engine  # noqa: B018 - build the engine here, not in racing worker threads
 
     def submit(self, query: Callable[[Connection], T]) -> Future[T]:
-        return self._pool.submit(self._run, query)
+        future = self._pool.submit(self._run, query)
+        self._futures.append(future)
+        return future
 
     def _run(self, query: Callable[[Connection], T]) -> T:
         with self._db.connect() as conn:
@@ -312,10 +317,16 @@ class _Concurrently:
         if exc is not None:
             with self._lock:
                 self._stopping = True
-                running = list(self._running)
-            for raw in running:
-                _cancel(raw)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            for future in self._futures:
+                future.cancel()  # not started yet: never starts
+            pending = {future for future in self._futures if not future.done()}
+            while pending:
+                with self._lock:
+                    running = list(self._running)
+                for raw in running:
+                    _cancel(raw)
+                pending = wait(pending, timeout=CANCEL_RETRY_S).not_done
+        self._pool.shutdown(wait=True)
 
 
 def _cancel(raw: Any) -> None:
