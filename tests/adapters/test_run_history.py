@@ -181,6 +181,31 @@ def test_the_number_of_queries_does_not_grow_with_jobs_or_runs(db_url: str) -> N
     assert sum("FROM opsctl_runs" in s for s in four_jobs) == 3
 
 
+def test_a_run_recorded_during_the_report_does_not_skew_it(db_url: str) -> None:
+    """The statements share one snapshot: a run recorded right after the grouped scan is
+    in none of them (on SQLite the p95 stream would otherwise outgrow its count)."""
+    record(db_url, *(run("logs.cleanup", minutes(i + 1), 0, 100 * (i + 1)) for i in range(10)))
+    db = Database(db_url, read_only=True)
+    inserted: list[str] = []
+
+    def insert_after_the_scan(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "GROUP BY" in statement and not inserted:
+            inserted.append(statement)
+            record(db_url, run("logs.cleanup", minutes(0.5), 3, 1))
+
+    event.listen(db.engine, "after_cursor_execute", insert_after_the_scan)
+    try:
+        (totals,) = DbRunHistory(db).job_totals(NOW - timedelta(days=1), OK_CODES)
+        (later,) = DbRunHistory(db).job_totals(NOW - timedelta(days=1), OK_CODES)
+    finally:
+        db.dispose()
+    assert inserted
+    assert (totals.runs, totals.failed, totals.consecutive_failures, totals.last_state) == (
+        10, 0, 0, "ok")
+    assert totals.p95_duration_ms == pytest.approx(955.0)  # 100..1000: 900 + 0.55 * 100
+    assert (later.runs, later.consecutive_failures, later.last_state) == (11, 1, "error")
+
+
 # --- recent_runs -----------------------------------------------------------------------------
 
 
