@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 from support import Cli, export_row, insert_exports
 
-from opsctl.adapters.db import tables
+from opsctl.adapters.db import locks, tables
 from opsctl.adapters.db.database import Database
 from opsctl.events import COMMON_FIELDS
 
@@ -268,3 +268,20 @@ def test_text_output_reads_as_rates_durations_and_sizes(sqlite_cli: Cli, sqlite_
         assert text in out, text
     json_row = next(line for line in out.splitlines() if " json " in line)
     assert "15" in json_row and "80.0 %" in json_row and "2.4 MB" in json_row
+
+
+def test_store_takes_the_job_lock_and_a_plain_run_does_not(cli: Cli, db_url: str) -> None:
+    seed(db_url, rows())
+    db = Database(db_url)
+    try:
+        with locks.job_lock(db, "metrics.aggregate"):
+            storing = cli("metrics", "aggregate", *WINDOW, "--store")
+            reading = cli("metrics", "aggregate", *WINDOW)
+    finally:
+        db.dispose()
+    assert storing.exit_code == 75
+    skipped = storing.one("job_skipped")
+    assert (skipped["state"], skipped["exit_code"]) == ("skipped", 75)
+    assert storing.of_type("aggregated_metrics") == []
+    assert reading.exit_code == 0
+    assert rollups(db_url) == []

@@ -39,7 +39,7 @@ def aggregate(
         typer.Option(
             "--period",
             help="Default window: the last complete hour or UTC day. "
-            "[default: metrics.period, hourly]",
+            "(default: metrics.period, hourly)",
         ),
     ] = None,
     window: Annotated[
@@ -55,7 +55,7 @@ def aggregate(
     until: Annotated[
         str | None,
         typer.Option(
-            "--until", metavar="TS", help="Window end, excluded (needs --since). [default: now]"
+            "--until", metavar="TS", help="Window end, excluded (needs --since). (default: now)"
         ),
     ] = None,
     store: Annotated[
@@ -70,7 +70,8 @@ def aggregate(
     ] = False,
 ) -> None:
     """Success and failure rates, durations (avg, p50, p95, p99), file sizes, volume, per
-    format and top error types over [start, end); exit 1 when a [metrics] warning is crossed."""
+    format and top error types over [start, end); exit 1 above metrics.warn_avg_duration_ms or
+    metrics.warn_exports_per_hour."""
     session = Session.of(ctx)
     try:
         params = _params(session, period, window, since, until, store)
