@@ -187,8 +187,11 @@ def _result(
         state, code = "dry_run", ExitCode.WARNING if trouble else ExitCode.OK
     else:
         state, code = ("partial", ExitCode.WARNING) if trouble else ("ok", ExitCode.OK)
-    return JobResult(SUMMARY_TYPE, _message(ctx.dry_run, candidates, tally, state), state,
-                     code, fields, extra={"sample": tally.sample})
+    message = _message(ctx.dry_run, candidates, tally, state)
+    if storage_error is not None:
+        message += f"; stopped early: {storage_error.message}"
+    return JobResult(SUMMARY_TYPE, message, state, code, fields,
+                     extra={"sample": tally.sample})
 
 
 def _message(dry_run: bool, candidates: int, tally: _Tally, state: str) -> str:
@@ -198,4 +201,4 @@ def _message(dry_run: bool, candidates: int, tally: _Tally, state: str) -> str:
             f"{human_count(tally.failed)} failed")
     if state == "interrupted":
         return f"files cleanup interrupted: {text}"
-    return f"files cleanup: {text}" if not dry_run else f"files cleanup dry run: {text}"
+    return f"files cleanup dry run: {text}" if dry_run else f"files cleanup: {text}"

@@ -272,6 +272,7 @@ def test_store_unreachable_midway_marks_what_was_done_and_exits_1() -> None:
     assert result.fields["deleted_count"] == 2 and result.fields["bytes_freed"] == 20
     assert result.fields["error"] == {"kind": "storage_unavailable",
                                       "message": "s3://bucket/: endpoint unreachable"}
+    assert result.message.endswith("stopped early: s3://bucket/: endpoint unreachable")
 
 
 def test_stop_request_ends_after_the_current_batch() -> None:

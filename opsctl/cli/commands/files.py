@@ -28,21 +28,22 @@ SUMMARY_TYPE = "export_file_cleanup_complete"
 def cleanup(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show what would be deleted; change nothing. [env: OPSCTL_DRY_RUN=1]"
+        "--dry-run", help="Show what would be deleted; change nothing (also OPSCTL_DRY_RUN=1)."
     )] = False,
     limit: Annotated[int | None, typer.Option(
-        "--limit", min=1, metavar="N", help="Handle at most N files in this run. "
-        "[default: files.limit, else no limit]"
+        "--limit", min=1, metavar="N",
+        help="Handle at most N files in this run (default: files.limit, else no limit)."
     )] = None,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", min=1, max=10_000, metavar="N",
-        help="Rows read and files deleted per batch. [default: files.batch_size]"
+        help="Rows read and files deleted per batch (default: files.batch_size, 500)."
     )] = None,
 ) -> None:
     """Delete the files of exports whose expires_at has passed and mark their rows expired.
 
-    Files already gone count as missing; a refused or undeletable file is reported and
-    makes the run exit 1, but never stops it.
+    A file already gone counts as missing. A refused file is reported and exits 1.
+
+    One bad file never stops the run; files outside the storage root are never touched.
     """
     session = Session.of(ctx)
 
