@@ -22,7 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from opsctl.errors import OpsctlError, UsageError
+from opsctl.errors import Interrupted, OpsctlError, UsageError
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
@@ -114,6 +114,8 @@ def run(ctx: JobContext, checks: Sequence[ConfiguredCheck], params: ProbeParams)
         except FutureTimeout:
             finding = CheckFinding("critical", "timeout", f"no answer within {budget:g}s")
             elapsed = clock() - started
+        except Interrupted:
+            raise  # SIGTERM/SIGINT while waiting: the runner writes the summary (143/130)
         except OpsctlError as exc:
             finding = CheckFinding("critical", exc.kind, exc.message)
             elapsed = clock() - started
