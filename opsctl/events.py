@@ -39,8 +39,14 @@ class Redactor:
     """Replaces known secret values, and any password inside a URL, with ``***``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Learn more secrets (the settings load after logging is already set up)."""
+        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 3}
         # Longest first, so a URL containing a password is replaced whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self._secrets = sorted(known, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
@@ -144,8 +150,21 @@ class Emitter:
             )
 
 
+class _RedactingFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redactor.text(super().format(record))
+
+
 def configure_diagnostics(runtime: Runtime, redactor: Redactor) -> None:
-    """Route ``logging`` (ours and the libraries') to stderr, as JSON in JSON mode."""
+    """Route ``logging`` (ours and the libraries') to stderr, as JSON in JSON mode.
+
+    Libraries log URLs (httpx logs every request at INFO), so diagnostics are scrubbed
+    with the same redactor as events; it learns the secrets once the settings load.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -153,6 +172,6 @@ def configure_diagnostics(runtime: Runtime, redactor: Redactor) -> None:
     if runtime.output == "json":
         handler.setFormatter(EventFormatter(runtime, None, redactor))
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_RedactingFormatter(redactor))
     root.addHandler(handler)
     root.setLevel(runtime.log_level.upper())

@@ -86,3 +86,22 @@ def test_text_mode_writes_nothing_to_stdout_and_feeds_the_sink() -> None:
     assert out.getvalue() == ""
     assert seen[0]["type"] == "export_file_cleanup_error"
     assert seen[0]["message"] == "could not delete ***"
+
+
+def test_diagnostics_are_scrubbed_once_the_secrets_are_known() -> None:
+    import logging
+
+    from opsctl.events import configure_diagnostics
+
+    err = io.StringIO()
+    runtime = Runtime(stdout=io.StringIO(), stderr=err, env={}, output="text", log_level="info")
+    redactor = Redactor()
+    configure_diagnostics(runtime, redactor)
+    try:
+        redactor.add(["https://hooks.example/T0K3N"])
+        logging.getLogger("httpx").info('HTTP Request: POST https://hooks.example/T0K3N "200"')
+    finally:
+        logging.getLogger().handlers.clear()
+        logging.getLogger().setLevel(logging.WARNING)
+    assert "T0K3N" not in err.getvalue()
+    assert "POST ***" in err.getvalue()

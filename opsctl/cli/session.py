@@ -63,6 +63,7 @@ class Session:
         self.runtime = runtime
         self.config_path = config_path
         self._db: Database | None = None
+        self.diagnostics_redactor = Redactor()
 
     @classmethod
     def start(
@@ -78,7 +79,7 @@ class Session:
         )
         session = cls(env, runtime, config)
         env.session = session
-        configure_diagnostics(runtime, Redactor())
+        configure_diagnostics(runtime, session.diagnostics_redactor)
         return session
 
     @classmethod
@@ -89,9 +90,11 @@ class Session:
 
     @cached_property
     def settings(self) -> Settings:
-        from opsctl.settings import load_settings
+        from opsctl.settings import load_settings, secret_values
 
-        return load_settings(self.config_path, self.runtime.env)
+        settings = load_settings(self.config_path, self.runtime.env)
+        self.diagnostics_redactor.add(secret_values(settings))
+        return settings
 
     def secrets(self) -> list[str]:
         from opsctl.settings import secret_values
