@@ -36,8 +36,10 @@ FORMAT_NAMES = tuple(name for name, _ in FORMATS)
 FORMAT_CUMULATIVE = tuple(accumulate(share for _, share in FORMATS))[:-1]
 EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "markdown": "md"}
 # Bytes per conversation: JSON carries the most markup, CSV the least.
-BYTES_PER_CONVERSATION = {"json": 520, "jsonl": 470, "csv": 290, "markdown": 380}
-MIN_FILE_BYTES, MAX_FILE_BYTES = 1_000, 200_000  # real files: keep a 100k-row seed quick
+BYTES_PER_CONVERSATION = {"json": 220, "jsonl": 200, "csv": 120, "markdown": 160}
+# Files are real and as big as their row says, so keep them small: a 100k-row seed writes
+# ~20k files, ~90 MB.
+MIN_FILE_BYTES, MAX_FILE_BYTES = 1_000, 200_000
 
 FILE_LIFETIME = timedelta(days=7)  # expires_at = created_at + 7 days
 # Files that expired this recently are still on disk: the cleanup has not caught up yet.
