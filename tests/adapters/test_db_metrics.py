@@ -14,6 +14,7 @@ from support import export_row, insert_exports
 from opsctl.adapters.db import migrations, tables
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.metrics import DbMetricsSource
+from opsctl.adapters.db.parallel_queries import ParallelQueries
 from opsctl.adapters.db.rollups import DbRollupStore
 from opsctl.errors import DatabaseUnavailable
 from opsctl.ports import ErrorTypeCount, FormatAggregate, MetricRollup, WindowAggregate
@@ -296,6 +297,25 @@ def test_a_failing_query_cancels_the_ones_still_running(pg_url: str) -> None:
     engine.dispose()
     db.dispose()
     assert still_running == 0
+
+
+@pytest.mark.postgres
+def test_the_concurrent_statements_share_one_snapshot(pg_url: str) -> None:
+    """A row committed after the snapshot was taken is invisible to every worker, even
+    one that connects later: all statements of a run describe the same data."""
+    db = prepared(pg_url, crafted_rows())
+    count = select(func.count()).select_from(DbMetricsSource(db, "export_logs", {}).table)
+    with db.connect() as lead:
+        lead.execution_options(isolation_level="REPEATABLE READ")
+        snapshot = str(lead.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+        insert_exports(pg_url, [export_row(created_at=INSIDE)])  # committed now
+        with ParallelQueries(db, workers=2, snapshot=snapshot) as run:
+            seen = [run.submit(lambda conn: conn.execute(count).scalar_one()) for _ in range(2)]
+            counts = [future.result() for future in seen]
+    with db.connect() as conn:
+        now = conn.execute(count).scalar_one()
+    db.dispose()
+    assert (counts, now) == ([len(crafted_rows())] * 2, len(crafted_rows()) + 1)
 
 
 # --- rollups ------------------------------------------------------------------------------

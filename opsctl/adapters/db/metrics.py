@@ -3,9 +3,10 @@ one window, computed where the rows are.
 
 PostgreSQL computes every percentile with ``percentile_cont`` and no row ever reaches
 Python. Its ordered-set aggregates cannot use a parallel plan, so the work is split into
-independent queries run at once on separate pooled connections: per-format counts and
-sums, the top error types, the overall percentiles, and (as soon as the counts name the
-formats) the per-format p95 as one filtered aggregate per format. That last query sorts
+independent queries run at once on separate pooled connections sharing one snapshot
+(:mod:`~opsctl.adapters.db.parallel_queries`): per-format counts and sums, the top error
+types, the overall percentiles, and (as soon as the counts name the formats) the
+per-format p95 as one filtered aggregate per format. That last query sorts
 each format's durations without first sorting the whole window by format, which is what
 ``GROUP BY format`` would do; past ``max_filtered_formats`` formats it falls back to
 ``GROUP BY`` all the same.
@@ -19,13 +20,9 @@ holds exactly the rows the counts announced even while the service keeps writing
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -44,12 +41,12 @@ from sqlalchemy import (
 )
 
 from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.parallel_queries import ParallelQueries
 from opsctl.adapters.db.tables import source_table
 from opsctl.domain.stats import PercentilePicker
 from opsctl.errors import DatabaseUnavailable
 from opsctl.ports import ErrorTypeCount, FormatAggregate, WindowAggregate
 
-T = TypeVar("T")
 AnyRow = Row[*tuple[Any, ...]]
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -58,7 +55,6 @@ UNKNOWN = "unknown"  # a failed row without error_type, or a row without format
 QUANTILES = (0.5, 0.95, 0.99)
 FORMAT_QUANTILE = 0.95
 STREAM_BATCH = 10_000
-CANCEL_RETRY_S = 0.05
 
 
 class DbMetricsSource:
@@ -172,18 +168,24 @@ class DbMetricsSource:
     # --- PostgreSQL ---------------------------------------------------------------------------
 
     def _postgres(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
-        with _Concurrently(self.db, workers=3) as run:
-            counts = run.submit(lambda conn: conn.execute(self.counts_query(start, end)).all())
-            errors = run.submit(
-                lambda conn: conn.execute(self.top_errors_query(start, end, top)).all()
-            )
-            whole = run.submit(
-                lambda conn: conn.execute(self.percentiles_query(start, end)).scalar_one()
-            )
-            count_rows = counts.result()
-            formats = [row[0] for row in count_rows if row[4]]
-            p95 = run.submit(lambda conn: self._format_p95(conn, start, end, formats))
-            by_format, quantiles, error_rows = p95.result(), whole.result(), errors.result()
+        # The workers import this connection's snapshot, so all four statements see the
+        # same rows (an export turning completed mid-run cannot be counted as processing
+        # by one statement and sorted as completed by another).
+        with self.db.connect() as lead:
+            lead.execution_options(isolation_level="REPEATABLE READ")
+            snapshot = str(lead.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+            with ParallelQueries(self.db, workers=3, snapshot=snapshot) as run:
+                counts = run.submit(lambda conn: conn.execute(self.counts_query(start, end)).all())
+                errors = run.submit(
+                    lambda conn: conn.execute(self.top_errors_query(start, end, top)).all()
+                )
+                whole = run.submit(
+                    lambda conn: conn.execute(self.percentiles_query(start, end)).scalar_one()
+                )
+                count_rows = counts.result()
+                formats = [row[0] for row in count_rows if row[4]]
+                p95 = run.submit(lambda conn: self._format_p95(conn, start, end, formats))
+                by_format, quantiles, error_rows = p95.result(), whole.result(), errors.result()
         p50, p95_all, p99 = quantiles or (None, None, None)
         return WindowAggregate(
             formats=tuple(_format(row, by_format.get(row[0])) for row in count_rows),
@@ -267,71 +269,3 @@ def _format(row: AnyRow, p95: float | None) -> FormatAggregate:
 
 def _errors(rows: Sequence[AnyRow]) -> tuple[ErrorTypeCount, ...]:
     return tuple(ErrorTypeCount(str(name), int(n)) for name, n in rows)
-
-
-class _Concurrently:
-    """Runs queries at once, each on its own pooled connection.
-
-    When the caller fails or is interrupted (SIGTERM while waiting), the queries still
-    running are cancelled on the server, so the run ends now rather than when the slowest
-    statement would have finished. Cancelling repeats until every worker is done: a cancel
-    that reaches the server just before its query does would otherwise be lost.
-    """
-
-    def __init__(self, db: Database, workers: int) -> None:
-        self._db = db
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsctl-metrics")
-        self._futures: list[Future[Any]] = []
-        self._running: set[Any] = set()
-        self._lock = threading.Lock()
-        self._stopping = False
-        db.engine  # noqa: B018 - build the engine here, not in racing worker threads
-
-    def submit(self, query: Callable[[Connection], T]) -> Future[T]:
-        future = self._pool.submit(self._run, query)
-        self._futures.append(future)
-        return future
-
-    def _run(self, query: Callable[[Connection], T]) -> T:
-        with self._db.connect() as conn:
-            raw = conn.connection.dbapi_connection
-            with self._lock:
-                if self._stopping:
-                    raise DatabaseUnavailable("metrics query abandoned: the run is stopping")
-                self._running.add(raw)
-            try:
-                return query(conn)
-            finally:
-                with self._lock:
-                    self._running.discard(raw)
-
-    def __enter__(self) -> _Concurrently:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is not None:
-            with self._lock:
-                self._stopping = True
-            for future in self._futures:
-                future.cancel()  # not started yet: never starts
-            pending = {future for future in self._futures if not future.done()}
-            while pending:
-                with self._lock:
-                    running = list(self._running)
-                for raw in running:
-                    _cancel(raw)
-                pending = wait(pending, timeout=CANCEL_RETRY_S).not_done
-        self._pool.shutdown(wait=True)
-
-
-def _cancel(raw: Any) -> None:
-    cancel = getattr(raw, "cancel_safe", None) or getattr(raw, "cancel", None)
-    if cancel is None:
-        return
-    with suppress(Exception):  # best effort: the run is failing anyway
-        cancel()
