@@ -93,20 +93,24 @@ def generate(seed: int, rows: int, days: int, now: datetime) -> Iterator[DemoExp
     users = max(50, rows // 40)
     day, day_prefix = -1, ""
     u = 0.0
+    log, sqrt, cos, exp, tau = math.log, math.sqrt, math.cos, math.exp, math.tau
+    offset_of = timeline.offset
     for remaining in range(rows, 0, -1):
         # The next of ``remaining`` sorted uniforms on (u, 1): O(1) memory, ascending times.
         u += (1.0 - u) * -math.expm1(-expo(remaining))
-        offset = timeline.offset(u)
+        offset = offset_of(u)
         age = span - offset
         created = start + timedelta(0, offset)
         export_id = _uuid4(bits(128))
         user = f"user-{int(users * rand() ** 3):05d}"  # a few heavy users, a long tail
         fmt = FORMAT_NAMES[bisect(FORMAT_CUMULATIVE, rand())]
-        conversations = min(400, 1 + int(12 * math.exp(0.9 * _normal(rand(), rand()))))
-        noise = math.exp(0.25 * _normal(rand(), rand()))
-        size = 200 + int(conversations * BYTES_PER_CONVERSATION[fmt] * noise)
-        size = max(MIN_FILE_BYTES, min(MAX_FILE_BYTES, size))
-        duration_z = _normal(rand(), rand())
+        # Three standard normals by Box-Muller, two draws each (random.gauss may take more).
+        z1 = sqrt(-2.0 * log(1.0 - rand())) * cos(tau * rand())
+        z2 = sqrt(-2.0 * log(1.0 - rand())) * cos(tau * rand())
+        duration_z = sqrt(-2.0 * log(1.0 - rand())) * cos(tau * rand())
+        conversations = min(400, 1 + int(12 * exp(0.9 * z1)))
+        size = 200 + int(conversations * BYTES_PER_CONVERSATION[fmt] * exp(0.25 * z2))
+        size = MIN_FILE_BYTES if size < MIN_FILE_BYTES else min(MAX_FILE_BYTES, size)
         r_flight, r_queue, r_fail, r_error, r_detail, r_fate, r_missing = (
             rand(), rand(), rand(), rand(), rand(), rand(), rand())
 
@@ -124,7 +128,7 @@ def generate(seed: int, rows: int, days: int, now: datetime) -> Iterator[DemoExp
                 _message(error, r_detail), created, None), False)
             continue
         # Bigger exports take longer: median ~1.5 s, long log-normal tail.
-        duration = 1500 * (conversations / 12) ** 0.25 * math.exp(0.75 * duration_z)
+        duration = 1500 * (conversations / 12) ** 0.25 * exp(0.75 * duration_z)
         expired_for = age - lifetime
         status, has_file = "completed", True
         if expired_for > backlog and r_fate >= STRAGGLER_SHARE:
@@ -308,11 +312,6 @@ def _uuid4(bits: int) -> str:
     bits = (bits & ~(0x3 << 62)) | (0x2 << 62)
     h = f"{bits:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _normal(u1: float, u2: float) -> float:
-    """Box-Muller from exactly two draws (``random.gauss`` may take more or fewer)."""
-    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 
 def _pick(choices: Iterable[tuple[str, float]], r: float) -> str:
