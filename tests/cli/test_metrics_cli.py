@@ -285,3 +285,12 @@ def test_store_takes_the_job_lock_and_a_plain_run_does_not(cli: Cli, db_url: str
     assert storing.of_type("aggregated_metrics") == []
     assert reading.exit_code == 0
     assert rollups(db_url) == []
+
+
+def test_a_bad_flag_is_64_even_when_the_config_is_broken_too(sqlite_cli: Cli) -> None:
+    broken = {"OPSCTL_METRICS__PERIOD": "weekly"}
+    both = sqlite_cli("metrics", "aggregate", "--until", "2026-11-20T10:00:00Z", env=broken)
+    config_only = sqlite_cli("metrics", "aggregate", *WINDOW, env=broken)
+    assert (both.exit_code, both.events[0]["error"]["kind"]) == (64, "usage")
+    assert (config_only.exit_code, config_only.events[0]["error"]["kind"]) == (78, "config")
+    assert "metrics.period" in config_only.events[0]["error"]["message"]

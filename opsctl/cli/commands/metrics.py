@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -112,20 +113,20 @@ def _params(
             moments[flag] = parse_timestamp(text) if text is not None else None
         except ValueError as exc:
             raise UsageError(f"{flag}: {exc}") from None
+    flags = AggregateParams(
+        window=length, since=moments["--since"], until=moments["--until"], store=store
+    )
+    # The combination is checked before the config is read and before the job takes its
+    # lock; the job resolves the window again against its own clock.
+    metrics_aggregate.window_for(flags, session.runtime.clock())
     config = session.settings.metrics
-    params = AggregateParams(
+    params = replace(
+        flags,
         period=period.value if period is not None else config.period,
-        window=length,
-        since=moments["--since"],
-        until=moments["--until"],
-        store=store,
         top_error_types=config.top_error_types,
         warn_avg_duration_ms=config.warn_avg_duration_ms,
         warn_exports_per_hour=config.warn_exports_per_hour,
     )
-    # Checked now so a bad combination never takes the lock or enters run history; the
-    # job resolves the window again against its own clock.
-    metrics_aggregate.window_for(params, session.runtime.clock())
     return params
 
 
