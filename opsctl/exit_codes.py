@@ -18,3 +18,9 @@ class ExitCode(IntEnum):
     CONFIG = 78
     SIGINT = 130
     SIGTERM = 143
+
+
+# A job *succeeded* when it did its work, whatever it found: 0 (ok), 1 (warning) and
+# 2 (critical finding, e.g. an alert raised) all mean the job ran. 3 and above mean it could
+# not do its work. Run statistics and freshness checks share this definition.
+JOB_SUCCEEDED: frozenset[int] = frozenset({ExitCode.OK, ExitCode.WARNING, ExitCode.CRITICAL})

@@ -26,14 +26,14 @@ from typing import Any
 from opsctl.domain.durations import format_duration
 from opsctl.domain.stats import safe_ratio
 from opsctl.domain.units import human_ms, human_percent
-from opsctl.exit_codes import ExitCode
+from opsctl.exit_codes import JOB_SUCCEEDED, ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import JobRunTotals, RunHistory
 
 SUMMARY_TYPE = "job_run_stats_summary"
 JOB_EVENT = "job_run_stats"
-SUCCESS_EXIT_CODES = frozenset({0, 1, 2})
+SUCCESS_EXIT_CODES = JOB_SUCCEEDED
 
 FAILURE_RATE = "failure_rate"
 CONSECUTIVE_FAILURES = "consecutive_failures"

@@ -25,10 +25,11 @@ from opsctl.adapters.checks.database import connect_within
 from opsctl.adapters.db import tables
 from opsctl.domain.durations import format_duration
 from opsctl.events import rfc3339
+from opsctl.exit_codes import JOB_SUCCEEDED
 from opsctl.ports import CheckFinding
 
 # OK, WARNING, CRITICAL: the job ran and judged (the same rule as ``runs stats``).
-SUCCESS_EXIT_CODES = (0, 1, 2)
+SUCCESS_EXIT_CODES = sorted(JOB_SUCCEEDED)
 
 
 @dataclass(frozen=True)
