@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, select, true
+from sqlalchemy import Connection, Table, and_, delete, func, select, text, true
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.log_lines import BatchReader
@@ -108,6 +108,10 @@ class OldLogsRepository:
                     self._after(after_id), c.id <= last, c.created_at < cutoff))
                 deleted = int(result.rowcount or 0)
             else:
+                # Without an archive a delete lost to a server crash only means the rows
+                # are deleted again next run, so skip the WAL flush each commit waits for
+                # (it cost more than the delete itself: 1M-row table, 4.6 s -> 2.8 s).
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 # One round trip: pick the batch, delete it, report count and upper bound.
                 gone = delete(self.table).where(in_range).returning(c.id).cte("gone")
                 deleted, last, found = conn.execute(

@@ -1,0 +1,169 @@
+"""``opsctl logs cleanup`` against psql doing the same work on the same PostgreSQL table.
+
+    python bench/logs_cleanup.py [--rows N] [--runs K] [--batch-sizes 2000,5000,10000]
+
+The table holds N rows spread evenly over 60 days, so about half are older than the
+30-day retention. It is rebuilt (untimed) before every timed run, from a template table
+generated once with ``generate_series``.
+
+(a) ``logs cleanup --no-archive`` vs ``psql -c "DELETE ... WHERE created_at < cutoff"``
+    target: ratio <= 3
+(b) ``logs cleanup --archive --archive-uri file:///...`` vs
+    ``psql \\copy (SELECT row_to_json(t) ...) TO STDOUT | gzip > file`` then the DELETE
+    target: ratio <= 2, opsctl's peak RSS <= 150 MB and flat as the table grows
+    (run once with --rows 200000 and once with the default to compare).
+
+The peer of (b) gzips at gzip's default level 6, as the issue specifies; opsctl's default
+level is 1, so the same peer at ``gzip -1`` is also shown. Note that the peer's output is
+not valid JSON lines whenever a value holds a backslash (COPY's text format doubles it);
+opsctl undoes that. Uses its own database (``opsctl_bench_logs``) on the server of
+OPSCTL_BENCH_DATABASE_URL so it never touches another benchmark's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import PG_URL, Measurement, best_of, opsctl_argv, psql_argv, report
+
+REPO = Path(__file__).resolve().parents[1]
+DATABASE = "opsctl_bench_logs"
+CUTOFF = "now() - interval '30 days'"
+
+TEMPLATE_SQL = """
+DROP TABLE IF EXISTS export_logs_template;
+CREATE TABLE export_logs_template AS
+SELECT g::bigint AS id, md5(g::text)::uuid::text AS export_id, 'user-' || (g % 1000) AS user_id,
+  (ARRAY['json','jsonl','csv'])[1 + g % 3] AS format,
+  CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END AS status,
+  g % 50 AS conversation_count, 100 + g % 5000 AS duration_ms,
+  1000 + (g * 7) % 100000 AS file_size_bytes, 'exports/' || g || '.json' AS file_path,
+  CASE WHEN g % 10 = 0 THEN 'timeout' END AS error_type,
+  CASE WHEN g % 10 = 0 THEN 'export timed out after 30s: "quoted", back\\slash' END
+    AS error_message,
+  now() - interval '60 days' + (g::float8 / {rows}) * interval '60 days' AS created_at,
+  now() - interval '53 days' + (g::float8 / {rows}) * interval '60 days' AS expires_at
+FROM generate_series(1, {rows}) AS g;
+"""
+
+TABLE_SQL = """
+DROP TABLE IF EXISTS export_logs;
+CREATE TABLE export_logs (
+  id bigserial PRIMARY KEY, export_id varchar(36) NOT NULL, user_id text NOT NULL,
+  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
+  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
+  file_size_bytes bigint, file_path text, error_type text, error_message text,
+  created_at timestamptz NOT NULL, expires_at timestamptz);
+INSERT INTO export_logs SELECT * FROM export_logs_template ORDER BY id;
+CREATE INDEX ix_export_logs_created_at ON export_logs (created_at);
+VACUUM ANALYZE export_logs;
+CHECKPOINT;
+"""
+
+
+def server_url(database: str) -> str:
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def psql(url: str, sql: str) -> str:
+    result = subprocess.run([*psql_argv(url, sql), "-At"], check=True, capture_output=True,
+                            text=True)
+    return result.stdout.strip()
+
+
+def prepare(url: str, rows: int) -> None:
+    admin = server_url("postgres")
+    if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
+        psql(admin, f'CREATE DATABASE "{DATABASE}"')
+    psql(url, TEMPLATE_SQL.format(rows=rows))
+
+
+def rebuild(url: str) -> None:
+    # Through stdin, not -c: VACUUM cannot run inside the one transaction -c would make.
+    argv = psql_argv(url, "")[:-2]
+    subprocess.run([*argv, "-f", "-"], input=TABLE_SQL.encode(), check=True,
+                   capture_output=True)
+
+
+def old_rows(url: str) -> int:
+    return int(psql(url, f"SELECT count(*) FROM export_logs WHERE created_at < {CUTOFF}"))
+
+
+def checked(url: str, measurement: Measurement) -> Measurement:
+    left = old_rows(url)
+    if measurement.exit_code != 0 or left > 100:  # a few rows age past the cutoff meanwhile
+        raise SystemExit(f"{measurement.label}: exit {measurement.exit_code}, "
+                         f"{left} old rows left")
+    return measurement
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs each; median shown")
+    parser.add_argument("--batch-sizes", default="5000",
+                        help="comma-separated --batch-size values to measure")
+    args = parser.parse_args()
+    url = server_url(DATABASE)
+    print(f"preparing {args.rows:,} rows in {DATABASE} ...", flush=True)
+    prepare(url, args.rows)
+    rebuild(url)
+    print(f"{old_rows(url):,} rows older than 30 days", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="opsctl-bench-logs-"))
+    env = {"OPSCTL_DATABASE__URL": url, "HOME": str(work), "XDG_CONFIG_HOME": str(work),
+           "XDG_STATE_HOME": str(work), "PYTHONPATH": str(REPO)}
+    subprocess.run(opsctl_argv("db", "init"), env={**env, "PATH": "/usr/bin:/bin"},
+                   check=True, capture_output=True)
+    archive = work / "archive"
+
+    def fresh() -> None:
+        shutil.rmtree(archive, ignore_errors=True)
+        (work / "peer.jsonl.gz").unlink(missing_ok=True)
+        rebuild(url)
+
+    def timed(label: str, argv: list[str] | str, through_shell: bool = False) -> Measurement:
+        results = []
+        for _ in range(args.runs):
+            fresh()
+            results.append(checked(url, best_of(1, label, argv, env, shell=through_shell)))
+        results.sort(key=lambda m: m.seconds)
+        median = results[len(results) // 2]
+        return Measurement(label, median.seconds, max(m.peak_rss_mb for m in results), 0)
+
+    delete = psql_argv(url, f"DELETE FROM export_logs WHERE created_at < {CUTOFF}")
+    copy = psql_argv(url, f"\\copy (SELECT row_to_json(t) FROM export_logs t "
+                          f"WHERE created_at < {CUTOFF}) TO STDOUT")
+    peer_delete = timed("psql DELETE", delete)
+    peer_archive: dict[str, Measurement] = {}
+    for level in ("-6", "-1"):
+        out = shlex.quote(str(work / "peer.jsonl.gz"))
+        pipeline = f"{shlex.join(copy)} | gzip {level} > {out} && {shlex.join(delete)}"
+        # A shell pipeline is the peer being measured: psql piped into gzip.
+        peer_archive[level] = timed(f"psql \\copy | gzip {level} + DELETE", pipeline,
+                                    through_shell=True)
+    for size in (int(s) for s in args.batch_sizes.split(",")):
+        ours = timed(f"opsctl --no-archive (batch {size})",
+                     opsctl_argv("logs", "cleanup", "--no-archive", "--batch-size", str(size)))
+        report(f"(a) delete {args.rows:,}-row table, batch {size}", ours, peer_delete,
+               target_ratio=3)
+        ours = timed(f"opsctl --archive file:// (batch {size})",
+                     opsctl_argv("logs", "cleanup", "--archive", "--archive-uri",
+                                 archive.as_uri(), "--batch-size", str(size)))
+        report(f"(b) archive + delete {args.rows:,}-row table, batch {size}", ours,
+               peer_archive["-6"], target_ratio=2, rss_limit_mb=150)
+        report(f"(b') same, peer at gzip -1 like opsctl, batch {size}", ours,
+               peer_archive["-1"], rss_limit_mb=150)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
