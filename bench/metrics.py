@@ -6,10 +6,11 @@ for with --since/--until, so every row is aggregated. Two psql figures:
 - the plain SQL a person would write for the same numbers (the issue's three aggregate
   queries: per-format counts with percentile_cont, overall percentiles, top errors), which
   is the target's baseline (ratio <= 1.3);
-- the very statements opsctl sends, one after the other, which isolates opsctl's own
+- the very statements opsctl sends (breakdown by format/status/error, overall
+  percentiles, per-format p95), one after the other, which isolates opsctl's own
   overhead (Python start-up, config, schema check, run record) from its cheaper plan.
 
-opsctl runs its statements on separate connections at once. Runs are interleaved (opsctl,
+opsctl overlaps its statements on separate connections. Runs are interleaved (opsctl,
 psql, psql, opsctl, ...) so a machine whose load changes treats all three alike. A second
 size, 100,000 rows, shows that opsctl's memory does not grow with the window.
 
@@ -101,7 +102,7 @@ def statements(url: str) -> list[str]:
     db = Database(url)
     source = DbMetricsSource(db, TABLE, {})
     start, end = (datetime.fromisoformat(ts.replace("Z", "+00:00")) for ts in (SINCE, UNTIL))
-    queries = [source.counts_query(start, end), source.top_errors_query(start, end, 5)]
+    queries = [source.breakdown_query(start, end)]
     if db.is_sqlite:
         queries.append(source.sorted_durations_query(start, end))
     else:
@@ -194,7 +195,7 @@ def bench_postgres(rows: int, runs: int, home: str) -> None:
         [
             ("opsctl metrics aggregate", argv, env),
             ("psql (plain SQL: the 3 aggregate queries)", psql_argv(PG_URL, PLAIN_SQL), None),
-            ("psql (opsctl's 4 statements, in turn)", psql_argv(PG_URL, same), None),
+            ("psql (opsctl's 3 statements, in turn)", psql_argv(PG_URL, same), None),
         ],
     )
     title = f"metrics aggregate on PostgreSQL, {rows:,} rows (median of {runs})"

@@ -1,15 +1,19 @@
 """``MetricsSource`` on the configured source table: counts, sums and exact percentiles of
 one window, computed where the rows are.
 
-PostgreSQL computes every percentile with ``percentile_cont`` and no row ever reaches
-Python. Its ordered-set aggregates cannot use a parallel plan, so the work is split into
-independent queries run at once on separate pooled connections sharing one snapshot
-(:mod:`~opsctl.adapters.db.parallel_queries`): per-format counts and sums, the top error
-types, the overall percentiles, and (as soon as the counts name the formats) the
-per-format p95 as one filtered aggregate per format. That last query sorts
-each format's durations without first sorting the whole window by format, which is what
-``GROUP BY format`` would do; past ``max_filtered_formats`` formats it falls back to
-``GROUP BY`` all the same.
+Every total and the error ranking come from one scan grouped by (format, status, error
+type): a few dozen rows reach Python whatever the window holds, and ranking the error
+types here breaks ties by code point on both backends, which SQL ``ORDER BY`` would leave
+to the database's locale.
+
+PostgreSQL computes every percentile with ``percentile_cont`` and no duration ever reaches
+Python. Its ordered-set aggregates get no parallel plan, so the statements are overlapped
+from the client on separate pooled connections sharing one snapshot
+(:mod:`~opsctl.adapters.db.parallel_queries`): the breakdown and the overall percentiles at
+once, then, as soon as the breakdown names the formats, each format's p95 as one filtered
+aggregate per format. That sorts each format's durations without first sorting the whole
+window by format, as ``GROUP BY format`` would (about a third less work); past
+``max_filtered_formats`` formats it falls back to ``GROUP BY`` all the same.
 
 SQLite has no ``percentile_cont``. It counts first, then streams the completed durations
 ``ORDER BY duration`` once, feeding one :class:`PercentilePicker` for the window and one
@@ -20,7 +24,9 @@ holds exactly the rows the counts announced even while the service keeps writing
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +38,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
-    collate,
+    case,
     func,
     inspect,
     literal_column,
@@ -79,39 +85,27 @@ class DbMetricsSource:
 
     # --- the statements (public so benchmarks can hand the same SQL to psql) ------------
 
-    def counts_query(self, start: datetime, end: datetime) -> AnySelect:
-        """Per format: total, completed, failed, and count/sum of completed durations and
-        file sizes."""
+    def breakdown_query(self, start: datetime, end: datetime) -> AnySelect:
+        """Per format, status and (failed rows only) error type: the row count and the
+        count and sum of durations and of file sizes."""
         c = self.table.c
-        done = c.status == COMPLETED
+        error = case(
+            (c.status == FAILED, func.coalesce(c.error_type, literal_column(f"'{UNKNOWN}'"))),
+            else_=None,
+        )
         return (
             select(
                 c.format,
+                c.status,
+                error,
                 func.count(),
-                func.count().filter(done),
-                func.count().filter(c.status == FAILED),
-                func.count(c.duration_ms).filter(done),
-                func.sum(c.duration_ms).filter(done),
-                func.count(c.file_size_bytes).filter(done),
-                func.sum(c.file_size_bytes).filter(done),
+                func.count(c.duration_ms),
+                func.sum(c.duration_ms),
+                func.count(c.file_size_bytes),
+                func.sum(c.file_size_bytes),
             )
             .where(self._in_window(start, end))
-            .group_by(c.format)
-        )
-
-    def top_errors_query(self, start: datetime, end: datetime, top: int) -> AnySelect:
-        c = self.table.c
-        name = func.coalesce(c.error_type, literal_column(f"'{UNKNOWN}'"))
-        count = func.count()
-        # Ties by code point on both backends (PostgreSQL would otherwise use the
-        # database's locale), so SQLite and PostgreSQL list the same names.
-        by_name = collate(name, "BINARY" if self.db.is_sqlite else "C")
-        return (
-            select(name, count)
-            .where(self._in_window(start, end), c.status == FAILED)
-            .group_by(name)
-            .order_by(count.desc(), by_name)
-            .limit(top)
+            .group_by(c.format, c.status, error)
         )
 
     def percentiles_query(self, start: datetime, end: datetime) -> AnySelect:
@@ -168,31 +162,30 @@ class DbMetricsSource:
     # --- PostgreSQL ---------------------------------------------------------------------------
 
     def _postgres(self, start: datetime, end: datetime, top: int) -> WindowAggregate:
-        # The workers import this connection's snapshot, so all four statements see the
-        # same rows (an export turning completed mid-run cannot be counted as processing
-        # by one statement and sorted as completed by another).
+        # The workers import this connection's snapshot, so every statement sees the same
+        # rows (an export turning completed mid-run cannot be counted as processing by one
+        # statement and sorted as completed by another).
         with self.db.connect() as lead:
             lead.execution_options(isolation_level="REPEATABLE READ")
             snapshot = str(lead.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
-            with ParallelQueries(self.db, workers=3, snapshot=snapshot) as run:
-                counts = run.submit(lambda conn: conn.execute(self.counts_query(start, end)).all())
-                errors = run.submit(
-                    lambda conn: conn.execute(self.top_errors_query(start, end, top)).all()
+            with ParallelQueries(self.db, workers=2, snapshot=snapshot) as run:
+                breakdown = run.submit(
+                    lambda conn: conn.execute(self.breakdown_query(start, end)).all()
                 )
                 whole = run.submit(
                     lambda conn: conn.execute(self.percentiles_query(start, end)).scalar_one()
                 )
-                count_rows = counts.result()
-                formats = [row[0] for row in count_rows if row[4]]
-                p95 = run.submit(lambda conn: self._format_p95(conn, start, end, formats))
-                by_format, quantiles, error_rows = p95.result(), whole.result(), errors.result()
+                tally = _Tally.of(breakdown.result())
+                formats = [fmt for fmt, counts in tally.formats.items() if counts.duration_count]
+                per_format = run.submit(lambda conn: self._format_p95(conn, start, end, formats))
+                p95, quantiles = per_format.result(), whole.result()
         p50, p95_all, p99 = quantiles or (None, None, None)
         return WindowAggregate(
-            formats=tuple(_format(row, by_format.get(row[0])) for row in count_rows),
+            formats=tally.aggregates(p95),
             p50_duration_ms=p50,
             p95_duration_ms=p95_all,
             p99_duration_ms=p99,
-            top_error_types=_errors(error_rows),
+            top_error_types=tally.top_errors(top),
         )
 
     def _format_p95(
@@ -212,11 +205,13 @@ class DbMetricsSource:
         with self.db.connect() as conn:
             # One read transaction: the stream below must hold exactly the counted rows.
             conn.exec_driver_sql("BEGIN")
-            count_rows = conn.execute(self.counts_query(start, end)).all()
-            error_rows = conn.execute(self.top_errors_query(start, end, top)).all()
-            overall = PercentilePicker(sum(int(row[4]) for row in count_rows), QUANTILES)
+            tally = _Tally.of(conn.execute(self.breakdown_query(start, end)))
+            overall = PercentilePicker(
+                sum(f.duration_count for f in tally.formats.values()), QUANTILES
+            )
             pickers = {
-                row[0]: PercentilePicker(int(row[4]), (FORMAT_QUANTILE,)) for row in count_rows
+                fmt: PercentilePicker(f.duration_count, (FORMAT_QUANTILE,))
+                for fmt, f in tally.formats.items()
             }
             stream = conn.execution_options(yield_per=STREAM_BATCH).execute(
                 self.sorted_durations_query(start, end)
@@ -228,13 +223,13 @@ class DbMetricsSource:
                     pickers[fmt].feed(value)
         quantiles = overall.result()
         return WindowAggregate(
-            formats=tuple(
-                _format(row, pickers[row[0]].result()[FORMAT_QUANTILE]) for row in count_rows
+            formats=tally.aggregates(
+                {fmt: picker.result()[FORMAT_QUANTILE] for fmt, picker in pickers.items()}
             ),
             p50_duration_ms=quantiles[0.5],
             p95_duration_ms=quantiles[0.95],
             p99_duration_ms=quantiles[0.99],
-            top_error_types=_errors(error_rows),
+            top_error_types=tally.top_errors(top),
         )
 
 
@@ -252,20 +247,59 @@ def _percentiles(
     return type_coerce(aggregate, ARRAY(Float))
 
 
-def _format(row: AnyRow, p95: float | None) -> FormatAggregate:
-    fmt, total, completed, failed, d_count, d_sum, s_count, s_sum = row
-    return FormatAggregate(
-        format=UNKNOWN if fmt is None else str(fmt),
-        total=int(total),
-        completed=int(completed),
-        failed=int(failed),
-        duration_count=int(d_count),
-        duration_sum=int(d_sum or 0),
-        p95_duration_ms=p95,
-        file_size_count=int(s_count),
-        file_size_sum=int(s_sum or 0),
-    )
+@dataclass
+class _FormatCounts:
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    duration_count: int = 0
+    duration_sum: int = 0
+    file_size_count: int = 0
+    file_size_sum: int = 0
 
 
-def _errors(rows: Sequence[AnyRow]) -> tuple[ErrorTypeCount, ...]:
-    return tuple(ErrorTypeCount(str(name), int(n)) for name, n in rows)
+@dataclass
+class _Tally:
+    """The breakdown rows folded into per-format counts and error-type counts."""
+
+    formats: dict[str | None, _FormatCounts]
+    errors: Counter[str]
+
+    @classmethod
+    def of(cls, rows: Iterable[AnyRow]) -> _Tally:
+        tally = cls({}, Counter())
+        for fmt, status, error, n, d_count, d_sum, s_count, s_sum in rows:
+            counts = tally.formats.setdefault(fmt, _FormatCounts())
+            counts.total += int(n)
+            if status == COMPLETED:
+                # Durations and sizes are those of completed exports only.
+                counts.completed += int(n)
+                counts.duration_count += int(d_count)
+                counts.duration_sum += int(d_sum or 0)
+                counts.file_size_count += int(s_count)
+                counts.file_size_sum += int(s_sum or 0)
+            elif status == FAILED:
+                counts.failed += int(n)
+                tally.errors[str(error)] += int(n)
+        return tally
+
+    def aggregates(self, p95: Mapping[str | None, float | None]) -> tuple[FormatAggregate, ...]:
+        return tuple(
+            FormatAggregate(
+                format=UNKNOWN if fmt is None else str(fmt),
+                total=c.total,
+                completed=c.completed,
+                failed=c.failed,
+                duration_count=c.duration_count,
+                duration_sum=c.duration_sum,
+                p95_duration_ms=p95.get(fmt),
+                file_size_count=c.file_size_count,
+                file_size_sum=c.file_size_sum,
+            )
+            for fmt, c in self.formats.items()
+        )
+
+    def top_errors(self, top: int) -> tuple[ErrorTypeCount, ...]:
+        """Most frequent first; ties by code point, the same on every backend."""
+        ranked = sorted(self.errors.items(), key=lambda item: (-item[1], item[0]))
+        return tuple(ErrorTypeCount(name, n) for name, n in ranked[:top])
