@@ -26,6 +26,18 @@ def query(url: str, sql: str) -> list[Any]:
         engine.dispose()
 
 
+def table_rows(url: str, table: str = "export_logs") -> int | None:
+    """Rows in ``table``; None when it does not exist."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(table):
+                return None
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def files_on_disk(root: Path) -> dict[str, int]:
     if not root.exists():
         return {}
@@ -149,6 +161,44 @@ def test_s3_storage_needs_no_files(cli: Cli, home: Path, db_url: str) -> None:
     assert result.exit_code == 64
     assert "--no-files" in result.one("error")["error"]["message"]
     assert cli("demo", "seed", "--rows", "10", "--no-files", env=env).exit_code == 0
+
+
+def test_rows_the_database_refuses_exit_3_and_leave_nothing(
+    cli: Cli, db_url: str, home: Path,
+) -> None:
+    from sqlalchemy import CheckConstraint
+
+    from opsctl.adapters.db.tables import source_table
+
+    table = source_table("export_logs", {})
+    table.append_constraint(CheckConstraint("conversation_count < 5", name="tiny_exports"))
+    if db_url.startswith("sqlite"):
+        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    engine = create_engine(db_url)
+    try:
+        table.create(engine)
+    finally:
+        engine.dispose()
+    result = cli("demo", "seed", "--rows", "2000", "--seed", "1")
+    assert result.exit_code == 3
+    event = result.one("error")
+    assert (event["error"]["kind"], event["exit_code"]) == ("database_unavailable", 3)
+    assert "tiny_exports" in event["error"]["message"]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert table_rows(db_url) == 0
+
+
+def test_an_unwritable_storage_root_exits_3_and_commits_no_rows(
+    cli: Cli, db_url: str, home: Path,
+) -> None:
+    blocker = home / "not-a-directory"
+    blocker.write_text("")
+    result = cli("demo", "seed", "--rows", "2000",
+                 env={"OPSCTL_STORAGE__ROOT": str(blocker / "exports")})
+    assert result.exit_code == 3
+    event = result.one("error")
+    assert (event["error"]["kind"], event["exit_code"]) == ("storage_unavailable", 3)
+    assert table_rows(db_url) is None  # the table it created went with the rolled-back rows
 
 
 def test_text_output_is_a_table(cli: Cli) -> None:

@@ -10,7 +10,7 @@ creates it: adding indexes to an existing production table would lock it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, inspect, select, text
@@ -40,14 +40,17 @@ class ExportTableSeeder:
     @contextmanager
     def seeding(self, *, truncate: bool) -> Iterator[ExportRowSink]:
         with self.db.begin() as conn:
+            if self.db.is_sqlite:
+                _begin_sqlite(conn)
             created = not inspect(conn).has_table(self.table.name, schema=self.table.schema)
             if created:
                 self.table.create(conn)
             removed = self._truncate(conn) if truncate else 0
-            sink: ExportRowSink = (
-                _InsertSink(conn, self.table, removed) if self.db.is_sqlite
-                else _CopySink(conn, self.table, removed, self.db.safe_url))
-            yield sink
+            if self.db.is_sqlite:
+                yield _InsertSink(conn, self.table, removed)
+            else:
+                with _CopySink(conn, self.table, removed, self.db.safe_url) as sink:
+                    yield sink
             if created:  # built once over the loaded rows: cheaper than maintained per row
                 for index in source_indexes(self.table):
                     index.create(conn)
@@ -85,6 +88,9 @@ class _InsertSink:
 
 
 class _CopySink:
+    """One ``COPY`` for the whole seed: the server parses and stores rows while the next
+    chunk is being generated, instead of both sides waiting at the end of every chunk."""
+
     def __init__(self, conn: Connection, table: Table, removed: int, where: str) -> None:
         self.conn = conn
         self.removed = removed
@@ -92,17 +98,36 @@ class _CopySink:
         quote = conn.dialect.identifier_preparer.quote
         names = ", ".join(quote(table.c[key].name) for key in ExportRow._fields)
         self._sql = f"COPY {_quoted_table(conn, table)} ({names}) FROM STDIN"
+        self._stack = ExitStack()
+        self._copy: Any = None
 
     def write(self, rows: Sequence[ExportRow]) -> None:
+        with self._translated():
+            if self._copy is None:
+                # Below SQLAlchemy, so its error translation does not see this: ours does.
+                driver: Any = self.conn.connection.driver_connection
+                cursor = self._stack.enter_context(driver.cursor())
+                self._copy = self._stack.enter_context(cursor.copy(self._sql))
+                self._copy.set_types(_COPY_TYPES)  # no per-value dumper lookup
+            write_row = self._copy.write_row
+            for row in rows:
+                write_row(row)
+
+    def __enter__(self) -> _CopySink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # Ends the COPY (or aborts it when an exception is on its way out); the server
+        # reports bad rows here, at the end of the stream.
+        with self._translated():
+            self._stack.__exit__(*exc)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
         import psycopg
 
-        # Below SQLAlchemy, so its error translation does not see these: ours does.
-        driver: Any = self.conn.connection.driver_connection
         try:
-            with driver.cursor() as cursor, cursor.copy(self._sql) as copy:
-                copy.set_types(_COPY_TYPES)  # no per-value dumper lookup
-                for row in rows:
-                    copy.write_row(row)
+            yield
         except psycopg.Error as exc:
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseUnavailable(f"database error ({self.where}): COPY failed: {detail}"
@@ -118,6 +143,18 @@ assert ExportRow._fields[_TIMES:] == ("created_at", "expires_at")
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    """Open the SQLite transaction now, before the CREATE TABLE.
+
+    Python's sqlite3 only begins a transaction at the first INSERT, so the table would be
+    committed on its own: a failed seed would then leave an empty table, and the next seed,
+    finding the table, would never add its indexes.
+    """
+    driver: Any = conn.connection.driver_connection
+    if not driver.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _quoted_table(conn: Connection, table: Table) -> str:
