@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import accumulate, islice
@@ -314,19 +314,13 @@ def _uuid4(bits: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _pick(choices: Iterable[tuple[str, float]], r: float) -> str:
-    last = ""
-    for name, weight in choices:
-        if r < weight:
-            return name
-        r -= weight
-        last = name
-    return last
-
-
 def _pick_error(r: float, in_incident: bool) -> _Error:
-    kind = _pick(((e.kind, e.incident_weight if in_incident else e.weight) for e in ERRORS), r)
-    return next(error for error in ERRORS if error.kind == kind)
+    for error in ERRORS:
+        weight = error.incident_weight if in_incident else error.weight
+        if r < weight:
+            return error
+        r -= weight
+    return ERRORS[-1]
 
 
 def _failure_duration(kind: str, z: float) -> int:
