@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from support import Cli
+from support import Cli, isolated_env
 
 STATUSES = ("queued", "processing", "completed", "failed", "expired")
 
@@ -199,6 +204,29 @@ def test_an_unwritable_storage_root_exits_3_and_commits_no_rows(
     event = result.one("error")
     assert (event["error"]["kind"], event["exit_code"]) == ("storage_unavailable", 3)
     assert table_rows(db_url) is None  # the table it created went with the rolled-back rows
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_the_chunks_written_and_still_prints_the_summary(
+    home: Path, sqlite_url: str,
+) -> None:
+    root = storage_root(home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsctl", "--output", "json", "demo", "seed", "--rows",
+         "2000000", "--seed", "1"], env=isolated_env(home, sqlite_url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not root.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first files mean the first chunk is in
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    event = json.loads(out.splitlines()[-1])
+    assert (event["type"], event["state"], event["exit_code"]) == ("demo_seeded",
+                                                                  "interrupted", 143)
+    assert 0 < event["rows"] < 2_000_000
+    assert table_rows(sqlite_url) == event["rows"]
+    assert len(files_on_disk(root)) == event["files_written"]
 
 
 def test_text_output_is_a_table(cli: Cli) -> None:
