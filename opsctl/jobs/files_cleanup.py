@@ -13,7 +13,9 @@ counts (and its exit code) are the real run's, minus every write.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from opsctl.domain.units import human_bytes, human_count
@@ -21,7 +23,7 @@ from opsctl.errors import StorageUnavailable
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.ports import ExpiredExport, ExpiredExports, FileOutcome, FileStore
+from opsctl.ports import ExpiredExport, ExpiredExports, FileOutcome, FileStore, Progress
 
 JOB = "files.cleanup"
 SUMMARY_TYPE = "export_file_cleanup_complete"
@@ -73,39 +75,70 @@ class _Tally:
 
 def run(ctx: JobContext, ports: CleanupPorts, params: CleanupParams) -> JobResult:
     started = ctx.now()
-    candidates = ports.exports.count(started)
-    total = candidates if params.limit is None else min(candidates, params.limit)
-    tally = _Tally()
-    storage_error: StorageUnavailable | None = None
-    interrupted = False
-    progress = ctx.progress(
-        "checking expired files" if ctx.dry_run else "deleting expired files", total, "files"
-    )
-    try:
-        after: int | None = None
-        while params.limit is None or tally.handled < params.limit:
-            if ctx.stop_requested:
-                interrupted = True
-                break
-            size = params.batch_size
-            if params.limit is not None:
-                size = min(size, params.limit - tally.handled)
-            # `started` is the cutoff for the whole run: rows expiring meanwhile wait for
-            # the next run, and the keyset walk can never meet a row twice.
-            rows = ports.exports.batch(started, after, size)
-            if not rows:
-                break
-            after = rows[-1].id
-            storage_error = _one_batch(ctx, ports, rows, tally, params.sample_size)
-            progress.advance(len(rows))
-            if storage_error is not None:
-                break
-    finally:
-        progress.close()
+    # Database work runs on one worker thread, in order, so it overlaps the file work:
+    # the next batch is fetched and the last one marked while this one's files go.
+    with ThreadPoolExecutor(1, thread_name_prefix="files-cleanup-db") as db:
+        candidates = db.submit(ports.exports.count, started).result()
+        total = candidates if params.limit is None else min(candidates, params.limit)
+        progress = ctx.progress(
+            "checking expired files" if ctx.dry_run else "deleting expired files", total,
+            "files")
+        try:
+            tally, storage_error, interrupted = _walk(ctx, ports, params, db, started,
+                                                      progress)
+        finally:
+            progress.close()
     if storage_error is not None and tally.done == 0:
         raise storage_error  # nothing was done: UNKNOWN (exit 3), one error event
     return _result(ctx, ports, params, candidates, tally, storage_error, interrupted,
                    duration_ms=int((ctx.now() - started).total_seconds() * 1000))
+
+
+def _walk(
+    ctx: JobContext,
+    ports: CleanupPorts,
+    params: CleanupParams,
+    db: ThreadPoolExecutor,
+    started: datetime,
+    progress: Progress,
+) -> tuple[_Tally, StorageUnavailable | None, bool]:
+    """Batch after batch until done, the limit, a store failure or a stop request; returns
+    the tally, the store failure if any, and whether a signal stopped the walk."""
+    tally = _Tally()
+    marking: Future[int] | None = None
+    # `started` is the cutoff for the whole run: rows expiring meanwhile wait for the next
+    # run, and the keyset walk (id > last) can never meet a row twice.
+    fetching = db.submit(ports.exports.batch, started, None, _next_size(params, 0))
+    try:
+        while True:
+            rows = fetching.result()
+            if not rows:
+                return tally, None, False
+            handled = tally.handled + len(rows)  # every row fetched ends up handled
+            more = params.limit is None or handled < params.limit
+            if more:
+                fetching = db.submit(ports.exports.batch, started, rows[-1].id,
+                                     _next_size(params, handled))
+            done, storage_error = _one_batch(ctx, ports, rows, tally, params.sample_size)
+            if done and not ctx.dry_run:
+                if marking is not None:
+                    marking.result()
+                # Only rows whose file is gone, in one UPDATE, after the deletes.
+                marking = db.submit(ports.exports.mark_expired, done)
+            progress.advance(len(rows))
+            if storage_error is not None or not more:
+                return tally, storage_error, False
+            if ctx.stop_requested:
+                return tally, None, True
+    finally:
+        if marking is not None:
+            marking.result()
+
+
+def _next_size(params: CleanupParams, handled: int) -> int:
+    if params.limit is None:
+        return params.batch_size
+    return min(params.batch_size, params.limit - handled)
 
 
 def _one_batch(
@@ -114,8 +147,9 @@ def _one_batch(
     rows: list[ExpiredExport],
     tally: _Tally,
     sample_size: int,
-) -> StorageUnavailable | None:
-    """Handle one batch; return the store's failure if it stopped answering midway."""
+) -> tuple[list[int], StorageUnavailable | None]:
+    """Handle one batch: the ids whose file is gone, and the store's failure if it stopped
+    answering midway (the chunks before it still count)."""
     done: list[int] = []
     try:
         for chunk in _chunks(rows, ports.store.max_chunk):
@@ -127,12 +161,8 @@ def _one_batch(
                 else:
                     done.append(outcome.export.id)
     except StorageUnavailable as exc:
-        return exc
-    finally:
-        # Even when the store fails midway, the rows of files already gone are marked.
-        if done and not ctx.dry_run:
-            ports.exports.mark_expired(done)
-    return None
+        return done, exc
+    return done, None
 
 
 def _chunks(rows: list[ExpiredExport], size: int) -> Iterator[list[ExpiredExport]]:

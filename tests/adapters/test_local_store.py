@@ -127,6 +127,17 @@ def test_many_directories_in_one_chunk_leak_no_descriptor(root: Path) -> None:
     assert not any(p.is_file() for p in root.rglob("*"))
 
 
+def test_few_descriptors_still_reach_deep_files(root: Path) -> None:
+    files = [item(f"a{n % 7}/b{n % 5}/c{n % 3}/f{n}.json", 1, n) for n in range(120)]
+    for f in files:
+        write(root / f.file_path)
+    before = len(os.listdir("/proc/self/fd"))
+    outcomes = LocalFileStore(root, max_open_dirs=3).delete(files)
+    assert [o.state for o in outcomes] == ["deleted"] * 120
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not any(p.is_file() for p in root.rglob("*"))
+
+
 def test_root_may_itself_be_a_symlink(tmp_path: Path, root: Path) -> None:
     write(root / "a.txt")
     alias = tmp_path / "alias"

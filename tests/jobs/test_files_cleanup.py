@@ -267,7 +267,10 @@ def test_store_unreachable_midway_marks_what_was_done_and_exits_1() -> None:
     result = h.run(batch_size=4)
     # chunk 1 (f1, f2) was deleted, chunk 2 failed: only the first chunk's rows are marked
     assert h.exports.marked == [[1, 2]]
-    assert h.exports.batches == [(None, 4)]  # and the run stopped there
+    # the next batch was already fetched (overlapping the deletes) but never handled
+    assert h.exports.batches == [(None, 4), (4, 4)]
+    assert len(h.store.calls) == 2
+    assert sorted(h.store.files) == ["f3", "f4", "f5", "f6"]
     assert (result.state, result.exit_code) == ("partial", ExitCode.WARNING)
     assert result.fields["deleted_count"] == 2 and result.fields["bytes_freed"] == 20
     assert result.fields["error"] == {"kind": "storage_unavailable",

@@ -19,7 +19,19 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.tables import source_table
@@ -97,10 +109,11 @@ class ExpiredExportsRepository:
         if not ids:
             return 0
         c = self.table.c
-        statement = (
-            update(self.table)
-            .where(c.id.in_(ids), c.status != EXPIRED)
-            .values(status=EXPIRED)
-        )
+        # One array parameter on PostgreSQL: an expanded IN of 500 parameters cost the
+        # client nearly three times the UPDATE itself.
+        in_batch = (c.id.in_(ids) if self.db.is_sqlite
+                    else c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
+        statement = update(self.table).where(in_batch, c.status != EXPIRED).values(
+            status=EXPIRED)
         with self._transaction() as conn:
             return int(conn.execute(statement).rowcount or 0)

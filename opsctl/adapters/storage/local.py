@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import stat
 from pathlib import Path
 
@@ -22,8 +23,18 @@ from opsctl.errors import ConfigError, StorageUnavailable
 from opsctl.ports import ExpiredExport, FileOutcome
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# Directory descriptors kept open within one chunk; well under the usual limit of 1024.
-_MAX_OPEN_DIRS = 128
+
+
+def _max_open_dirs() -> int:
+    """Directory descriptors one chunk may keep: half the process's limit, at most 4096.
+
+    Exports are usually sharded over a few hundred directories; keeping them all open
+    saves an open and a close per file.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(16, min(4096, soft // 2))
 
 
 class _Refused(Exception):
@@ -45,8 +56,9 @@ class LocalFileStore:
     backend = "local"
     max_chunk = 10_000
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_open_dirs: int | None = None) -> None:
         self.root = _usable_root(root)
+        self.max_open_dirs = max_open_dirs or _max_open_dirs()
 
     def delete(self, files: list[ExpiredExport]) -> list[FileOutcome]:
         return self._each(files, remove=True)
@@ -55,7 +67,7 @@ class LocalFileStore:
         return self._each(files, remove=False)
 
     def _each(self, files: list[ExpiredExport], *, remove: bool) -> list[FileOutcome]:
-        with _Walk(self.root) as walk:
+        with _Walk(self.root, self.max_open_dirs) as walk:
             return [walk.handle(item, remove=remove) for item in files]
 
 
@@ -81,9 +93,10 @@ class _Walk:
     chunk rather than once per file; that is most of the gap to ``find -delete``.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_dirs: int) -> None:
         self.root = root
         self._dirs: dict[tuple[str, ...], int] = {}
+        self._max_dirs = max(2, max_dirs)
 
     def __enter__(self) -> _Walk:
         try:
@@ -128,6 +141,7 @@ class _Walk:
 
     def _open_dir(self, parts: tuple[str, ...], file_path: str) -> None:
         if parts in self._dirs:
+            self._dirs[parts] = self._dirs.pop(parts)  # most recently used goes last
             return
         parent = self._dirs[parts[:-1]]
         try:
@@ -145,14 +159,16 @@ class _Walk:
                     f"{'a symlink' if link else 'not a directory'}; refused",
                 ) from None
             raise
-        if len(self._dirs) >= _MAX_OPEN_DIRS:
-            self._forget_all_but_root()
+        if len(self._dirs) >= self._max_dirs:
+            self._forget_least_recent(parts[:-1])
         self._dirs[parts] = fd
 
-    def _forget_all_but_root(self) -> None:
-        # Drop everything but the root; the next files reopen what they need.
-        for key in [k for k in self._dirs if k]:
-            os.close(self._dirs.pop(key))
+    def _forget_least_recent(self, keep: tuple[str, ...]) -> None:
+        # The root and the parent about to be used stay; the next file reopens the rest.
+        for key in self._dirs:
+            if key and key != keep:
+                os.close(self._dirs.pop(key))
+                return
 
 
 def _lstat(parent: int, name: str) -> os.stat_result:
