@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from opsctl.adapters.storage.local import LocalFileStore
+from opsctl.adapters.storage.local import _PLAIN_KEY, LocalFileStore
+from opsctl.domain.paths import safe_key
 from opsctl.errors import ConfigError
 from opsctl.ports import ExpiredExport
 
@@ -155,3 +156,15 @@ def test_unusable_root_is_a_config_error(tmp_path: Path, name: str) -> None:
         LocalFileStore(root)
     assert raised.value.key == "storage.root"
     assert raised.value.exit_code == 78
+
+
+@pytest.mark.parametrize("key", ["a", "2026/11/ab-c_d.json", "A/b.c.d", "x+y/1", "a.b/c."])
+def test_plain_keys_take_the_fast_path_to_what_safe_key_says(key: str) -> None:
+    assert _PLAIN_KEY.fullmatch(key)
+    assert tuple(key.split("/")) == safe_key(key).parts
+
+
+@pytest.mark.parametrize("key", ["", ".", "..", "../x", "a/../b", "/a", "a//b", "a/", "./a",
+                                 ".hidden", "a/.b", "C:x", "a\\b", "a b", "é", "a\x00b", "~/x"])
+def test_anything_else_goes_through_safe_key(key: str) -> None:
+    assert not _PLAIN_KEY.fullmatch(key)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import resource
 import stat
 from pathlib import Path
@@ -131,13 +132,17 @@ class _Walk:
         return FileOutcome(item, "deleted", size)
 
     def _parent(self, file_path: str) -> tuple[int, str]:
-        try:
-            parts = safe_key(file_path).parts
-        except UnsafePath as exc:
-            raise _Refused("unsafe_path", str(exc)) from None
+        parts = _key_parts(file_path)
+        parent = parts[:-1]
+        fd = self._dirs.get(parent)
+        if fd is not None:
+            # Already opened through the no-follow chain: the descriptor is that directory,
+            # whatever has been renamed or swapped for a symlink on the way since.
+            self._dirs[parent] = self._dirs.pop(parent)  # most recently used goes last
+            return fd, parts[-1]
         for depth in range(1, len(parts)):
             self._open_dir(parts[:depth], file_path)
-        return self._dirs[parts[:-1]], parts[-1]
+        return self._dirs[parent], parts[-1]
 
     def _open_dir(self, parts: tuple[str, ...], file_path: str) -> None:
         if parts in self._dirs:
@@ -169,6 +174,21 @@ class _Walk:
             if key and key != keep:
                 os.close(self._dirs.pop(key))
                 return
+
+
+# Keys made only of these characters, no component starting with a dot, are what safe_key
+# would return unchanged; checking that is a fifth of the cost of building its path, which
+# showed in a 100,000-file run. Anything else goes through safe_key itself.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_+-][A-Za-z0-9_.+-]*)*")
+
+
+def _key_parts(file_path: str) -> tuple[str, ...]:
+    if _PLAIN_KEY.fullmatch(file_path):
+        return tuple(file_path.split("/"))
+    try:
+        return safe_key(file_path).parts
+    except UnsafePath as exc:
+        raise _Refused("unsafe_path", str(exc)) from None
 
 
 def _lstat(parent: int, name: str) -> os.stat_result:
