@@ -100,9 +100,9 @@ class ExpiredExportsRepository:
         with self._transaction() as conn:
             rows: list[Any] = list(conn.execute(query))
         return [
-            ExpiredExport(int(row.id), str(row.export_id), str(row.file_path),
-                          None if row.file_size_bytes is None else int(row.file_size_bytes))
-            for row in rows
+            ExpiredExport(int(id_), str(export_id), str(path),
+                          None if size_bytes is None else int(size_bytes))
+            for id_, export_id, path, size_bytes in rows
         ]
 
     def mark_expired(self, ids: list[int]) -> int:
