@@ -399,21 +399,14 @@ class LogBatch:
     payload: bytes
 
 
-@dataclass(frozen=True)
-class DeletedRows:
-    rows: int
-    last_id: int  # the keyset position to continue after
-    more: bool  # False when the batch was the last one of the snapshot
-
-
 class OldLogs(Protocol):
     """The rows ``logs cleanup`` removes: created before a cutoff, walked by id."""
 
     def count_eligible(self, cutoff: datetime) -> int: ...
 
-    def delete_next(self, cutoff: datetime, after_id: int | None, size: int) -> DeletedRows | None:
-        """Delete the next ``size`` eligible rows after ``after_id`` (no archive); None when
-        none is left."""
+    def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
+        """Delete eligible rows ``size`` at a time, without archive, yielding the count of
+        each batch; nothing is in flight at a yield. Close the generator when done."""
 
     def batches(
         self, cutoff: datetime, size: int, after_id: int | None = None

@@ -103,19 +103,13 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
 
 def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutoff: datetime,
                  tally: _Tally, advance: Callable[[int], None]) -> None:
-    after: int | None = None
-    while True:
-        if ctx.stop_requested:
-            tally.interrupted = True
-            return
-        done = logs.delete_next(cutoff, after, params.batch_size)
-        if done is None:
-            return
-        tally.deleted += done.rows
-        advance(done.rows)
-        after = done.last_id
-        if not done.more:
-            return
+    with closing(logs.delete_batches(cutoff, params.batch_size)) as batches:
+        for deleted in batches:
+            tally.deleted += deleted
+            advance(deleted)
+            if ctx.stop_requested:
+                tally.interrupted = True
+                return
 
 
 def _archive_and_delete(ctx: JobContext, logs: OldLogs, archive: LogArchive,

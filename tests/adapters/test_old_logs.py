@@ -104,22 +104,29 @@ def test_a_missing_table_is_database_unavailable(db_url: str, repo: OldLogsRepos
         repo.stats(CUTOFF)
 
 
-def test_delete_next_walks_eligible_rows_by_id(db_url: str, repo: OldLogsRepository) -> None:
+def test_delete_batches_walks_eligible_rows_by_id(db_url: str, repo: OldLogsRepository) -> None:
     # ids 1..9; 4 and 7 are recent and must survive; created_at is not monotonic in id.
     seed(db_url, [OLD, OLD, OLD, NEW, OLD, OLD, NEW, OLD, OLD])
 
     assert repo.count_eligible(CUTOFF) == 7
-    steps = []
-    after = None
-    while (done := repo.delete_next(CUTOFF, after, 3)) is not None:
-        steps.append((done.rows, done.last_id, done.more))
-        after = done.last_id
-        if not done.more:
-            break
+    counts = []
+    for deleted in repo.delete_batches(CUTOFF, 3):
+        counts.append((deleted, remaining_ids(db_url)))
 
-    assert steps == [(3, 3, True), (3, 8, True), (1, 9, False)]
-    assert remaining_ids(db_url) == [4, 7]
-    assert repo.delete_next(CUTOFF, None, 3) is None
+    assert counts == [(3, [4, 5, 6, 7, 8, 9]), (3, [4, 7, 9]), (1, [4, 7])]
+    assert list(repo.delete_batches(CUTOFF, 3)) == []
+
+
+def test_delete_batches_leaves_nothing_in_flight_when_closed(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD] * 10)
+
+    batches = repo.delete_batches(CUTOFF, 4)
+    assert next(batches) == 4
+    batches.close()
+
+    assert remaining_ids(db_url) == [5, 6, 7, 8, 9, 10]
 
 
 def test_a_batch_holds_every_column_as_one_json_line_per_row(

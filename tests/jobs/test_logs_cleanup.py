@@ -18,7 +18,7 @@ from opsctl.exit_codes import ExitCode
 from opsctl.jobs import logs_cleanup
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.logs_cleanup import LogCleanupParams, LogCleanupPorts
-from opsctl.ports import ArchivedObject, DeletedRows, LogBatch
+from opsctl.ports import ArchivedObject, LogBatch
 from opsctl.runtime import Runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -42,14 +42,12 @@ class FakeLogs:
         self.calls.append("count")
         return len(self._eligible(cutoff, None))
 
-    def delete_next(self, cutoff: datetime, after_id: int | None, size: int) -> DeletedRows | None:
-        ids = self._eligible(cutoff, after_id)[:size]
-        self.calls.append(f"delete_next {after_id}")
-        if not ids:
-            return None
-        for i in ids:
-            del self.rows[i]
-        return DeletedRows(len(ids), ids[-1], more=len(ids) == size)
+    def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
+        while ids := self._eligible(cutoff, None)[:size]:
+            self.calls.append(f"delete {ids[0]}-{ids[-1]}")
+            for i in ids:
+                del self.rows[i]
+            yield len(ids)
 
     def batches(self, cutoff: datetime, size: int,
                 after_id: int | None = None) -> Generator[LogBatch, None, None]:
@@ -294,11 +292,24 @@ def test_without_archive_rows_are_deleted_batch_after_batch() -> None:
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, None), params(archive=False))
 
-    assert logs.calls == ["count", "delete_next None", "delete_next 2", "delete_next 4"]
+    assert logs.calls == ["count", "delete 1-2", "delete 3-4", "delete 5-5"]
     assert sorted(logs.rows) == [6]
     f = result.fields
     assert (f["eligible_count"], f["deleted_count"], f["archived_count"],
             f["archive_objects"], f["archive_uri"]) == (5, 5, 0, 0, None)
+
+
+def test_without_archive_a_stop_request_ends_the_run_after_the_batch() -> None:
+    logs = FakeLogs(old=[1, 2, 3, 4, 5])
+    ctx, _ = make_ctx()
+    ctx.runtime.stop.cooperative = True
+    ctx.runtime.stop.request(ExitCode.SIGINT)
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, None), params(archive=False))
+
+    assert logs.calls == ["count", "delete 1-2"]
+    assert (result.state, result.exit_code) == ("interrupted", ExitCode.SIGINT)
+    assert (result.fields["deleted_count"], result.fields["skipped_count"]) == (2, 3)
 
 
 def test_dry_run_counts_what_would_go_and_writes_nothing() -> None:

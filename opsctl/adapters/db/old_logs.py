@@ -10,9 +10,11 @@ The cleanup keeps one connection for its deletes for the whole run (and the batc
 one more): with no connection pool, a fresh connection per batch would cost more than
 the delete itself. Close the repository when the run is over.
 
-Statistics are one statement: the min/max of ``created_at`` and the eligible count come
-from the ``created_at`` index; the total is an exact ``count(*)``, a scan of the primary
-key on PostgreSQL (about 0.1 s per million rows).
+Statistics are one statement: the min/max of ``created_at`` are two index probes and the
+eligible count an index-only range scan of the ``created_at`` index. The total is an exact
+``count(*)``: PostgreSQL has no cheaper exact answer, and it runs as a parallel index-only
+scan of that same index, about 0.2 s per million rows (an estimate would be instant but
+is what people misread in an incident).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, select, text, true
+from sqlalchemy import Connection, Table, delete, func, select, text, true
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.log_lines import BatchReader
 from opsctl.adapters.db.tables import source_table
-from opsctl.ports import DeletedRows, LogBatch, LogTableStats
+from opsctl.ports import LogBatch, LogTableStats
 
 if TYPE_CHECKING:
     from opsctl.settings_sections import SourceSettings
@@ -92,34 +94,54 @@ class OldLogsRepository:
     def _after(self, after_id: int | None) -> Any:
         return true() if after_id is None else self.table.c.id > after_id
 
-    def delete_next(self, cutoff: datetime, after_id: int | None, size: int) -> DeletedRows | None:
+    def _next_bounds(self, cutoff: datetime, after_id: int | None,
+                     size: int) -> tuple[int, bool] | None:
+        """The last id of the next batch and whether more may follow; None when none is left."""
         c = self.table.c
         batch = (select(c.id).where(self._after(after_id), c.created_at < cutoff)
-                 .order_by(c.id).limit(size).cte("batch"))
-        upper = select(func.max(batch.c.id)).scalar_subquery()
-        selected = select(func.count()).select_from(batch).scalar_subquery()
-        in_range = and_(self._after(after_id), c.id <= upper, c.created_at < cutoff)
+                 .order_by(c.id).limit(size).subquery())
         with self._transaction() as conn:
-            if self.db.is_sqlite:
-                last, found = conn.execute(select(upper, selected)).one()
-                if not found:
-                    return None
-                result = conn.execute(delete(self.table).where(
-                    self._after(after_id), c.id <= last, c.created_at < cutoff))
-                deleted = int(result.rowcount or 0)
-            else:
-                # Without an archive a delete lost to a server crash only means the rows
-                # are deleted again next run, so skip the WAL flush each commit waits for
-                # (it cost more than the delete itself: 1M-row table, 4.6 s -> 2.8 s).
-                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                # One round trip: pick the batch, delete it, report count and upper bound.
-                gone = delete(self.table).where(in_range).returning(c.id).cte("gone")
-                deleted, last, found = conn.execute(
-                    select(select(func.count()).select_from(gone).scalar_subquery(),
-                           upper, selected)).one()
-                if not found:
-                    return None
-        return DeletedRows(int(deleted), int(last), more=int(found) >= size)
+            last, found = conn.execute(select(func.max(batch.c.id), func.count())).one()
+        return None if not found else (int(last), int(found) >= size)
+
+    def _range(self, cutoff: datetime, after_id: int | None, last_id: int) -> Any:
+        c = self.table.c
+        # Two statements (bounds, then this), not one ``WITH ... DELETE ... RETURNING``:
+        # returning the ids only to count them made the cleanup about 1.5 times slower.
+        return delete(self.table).where(self._after(after_id), c.id <= last_id,
+                                        c.created_at < cutoff)
+
+    def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
+        """Delete eligible rows ``size`` at a time in id order; yield each batch's count.
+
+        On PostgreSQL a batch is deleted on a second connection while this one picks the
+        next batch, so the server works on both at once. Nothing is in flight when a count
+        is yielded: a caller that stops there leaves no batch half done.
+        """
+        if self.db.is_sqlite:  # one writer at a time: nothing to overlap
+            after: int | None = None
+            while (bounds := self._next_bounds(cutoff, after, size)) is not None:
+                last, more = bounds
+                with self._transaction() as conn:
+                    deleted = int(conn.execute(self._range(cutoff, after, last)).rowcount or 0)
+                yield deleted
+                if not more:
+                    return
+                after = last
+            return
+        deleter = _RangeDeleter(self.db)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
+            try:
+                after = None
+                bounds = self._next_bounds(cutoff, after, size)
+                while bounds is not None:
+                    last, more = bounds
+                    deleting = worker.submit(deleter.delete, self._range(cutoff, after, last))
+                    bounds = self._next_bounds(cutoff, last, size) if more else None
+                    yield deleting.result()
+                    after = last
+            finally:
+                worker.submit(deleter.close)
 
     def batches(
         self, cutoff: datetime, size: int, after_id: int | None = None
@@ -165,3 +187,27 @@ class OldLogsRepository:
                 result = conn.execute(delete(self.table).where(self.table.c.id.in_(chunk)))
                 deleted += int(result.rowcount or 0)
         return deleted
+
+
+class _RangeDeleter:
+    """Runs batch deletes on a connection of its own, opened by the worker thread."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+
+    def delete(self, statement: Any) -> int:
+        with translate_errors(self.db):
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            with self._conn.begin():
+                # Without an archive a delete lost to a server crash only means the rows
+                # are deleted again next run, so no commit waits for its WAL flush (which
+                # cost more than the delete itself).
+                self._conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                return int(self._conn.execute(statement).rowcount or 0)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
