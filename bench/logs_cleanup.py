@@ -4,7 +4,8 @@
 
 The table holds N rows spread evenly over 60 days, so about half are older than the
 30-day retention. It is rebuilt (untimed) before every timed run, from a template table
-generated once with ``generate_series``.
+generated once with ``generate_series``. Peer and opsctl runs alternate and the medians of
+K runs are compared, so a machine that gets busier halfway slows both sides alike.
 
 (a) ``logs cleanup --no-archive`` vs ``psql -c "DELETE ... WHERE created_at < cutoff"``
     target: ratio <= 3
@@ -130,38 +131,45 @@ def main() -> None:
         (work / "peer.jsonl.gz").unlink(missing_ok=True)
         rebuild(url)
 
-    def timed(label: str, argv: list[str] | str, through_shell: bool = False) -> Measurement:
-        results = []
-        for _ in range(args.runs):
-            fresh()
-            results.append(checked(url, best_of(1, label, argv, env, shell=through_shell)))
-        results.sort(key=lambda m: m.seconds)
-        median = results[len(results) // 2]
-        return Measurement(label, median.seconds, max(m.peak_rss_mb for m in results), 0)
+    def once(label: str, argv: list[str] | str, through_shell: bool = False) -> Measurement:
+        fresh()
+        return checked(url, best_of(1, label, argv, env, shell=through_shell))
+
+    def median(results: list[Measurement]) -> Measurement:
+        ordered = sorted(results, key=lambda m: m.seconds)
+        middle = ordered[len(ordered) // 2]
+        return Measurement(middle.label, middle.seconds, max(m.peak_rss_mb for m in results), 0)
 
     delete = psql_argv(url, f"DELETE FROM export_logs WHERE created_at < {CUTOFF}")
     copy = psql_argv(url, f"\\copy (SELECT row_to_json(t) FROM export_logs t "
                           f"WHERE created_at < {CUTOFF}) TO STDOUT")
-    peer_delete = timed("psql DELETE", delete)
-    peer_archive: dict[str, Measurement] = {}
-    for level in ("-6", "-1"):
-        out = shlex.quote(str(work / "peer.jsonl.gz"))
-        pipeline = f"{shlex.join(copy)} | gzip {level} > {out} && {shlex.join(delete)}"
-        # A shell pipeline is the peer being measured: psql piped into gzip.
-        peer_archive[level] = timed(f"psql \\copy | gzip {level} + DELETE", pipeline,
-                                    through_shell=True)
+    out = shlex.quote(str(work / "peer.jsonl.gz"))
+    # A shell pipeline is the peer being measured: psql piped into gzip, then the DELETE.
+    pipelines = {level: f"{shlex.join(copy)} | gzip {level} > {out} && {shlex.join(delete)}"
+                 for level in ("-6", "-1")}
     for size in (int(s) for s in args.batch_sizes.split(",")):
-        ours = timed(f"opsctl --no-archive (batch {size})",
-                     opsctl_argv("logs", "cleanup", "--no-archive", "--batch-size", str(size)))
-        report(f"(a) delete {args.rows:,}-row table, batch {size}", ours, peer_delete,
-               target_ratio=3)
-        ours = timed(f"opsctl --archive file:// (batch {size})",
-                     opsctl_argv("logs", "cleanup", "--archive", "--archive-uri",
-                                 archive.as_uri(), "--batch-size", str(size)))
-        report(f"(b) archive + delete {args.rows:,}-row table, batch {size}", ours,
-               peer_archive["-6"], target_ratio=2, rss_limit_mb=150)
-        report(f"(b') same, peer at gzip -1 like opsctl, batch {size}", ours,
-               peer_archive["-1"], rss_limit_mb=150)
+        batch = ["--batch-size", str(size)]
+        runs: dict[str, list[Measurement]] = {}
+        # Peer and opsctl alternate, run after run, so a busy machine slows both alike.
+        for _ in range(args.runs):
+            for key, label, argv, shell in (
+                ("delete", "psql DELETE", delete, False),
+                ("ours-delete", f"opsctl --no-archive (batch {size})",
+                 opsctl_argv("logs", "cleanup", "--no-archive", *batch), False),
+                ("-6", "psql \\copy | gzip -6 + DELETE", pipelines["-6"], True),
+                ("-1", "psql \\copy | gzip -1 + DELETE", pipelines["-1"], True),
+                ("ours-archive", f"opsctl --archive file:// (batch {size})",
+                 opsctl_argv("logs", "cleanup", "--archive", "--archive-uri",
+                             archive.as_uri(), *batch), False),
+            ):
+                runs.setdefault(key, []).append(once(label, argv, shell))
+        m = {key: median(results) for key, results in runs.items()}
+        report(f"(a) delete, {args.rows:,}-row table, batch {size}", m["ours-delete"],
+               m["delete"], target_ratio=3)
+        report(f"(b) archive + delete, {args.rows:,}-row table, batch {size}",
+               m["ours-archive"], m["-6"], target_ratio=2, rss_limit_mb=150)
+        report(f"(b') same, the peer at gzip -1 like opsctl, batch {size}", m["ours-archive"],
+               m["-1"], rss_limit_mb=150)
     shutil.rmtree(work, ignore_errors=True)
 
 
