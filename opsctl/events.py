@@ -175,3 +175,5 @@ def configure_diagnostics(runtime: Runtime, redactor: Redactor) -> None:
         handler.setFormatter(_RedactingFormatter(redactor))
     root.addHandler(handler)
     root.setLevel(runtime.log_level.upper())
+    # httpx logs every request at INFO: noise in a cron log unless debugging.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if runtime.debug else logging.WARNING)

@@ -117,9 +117,10 @@ class SqlCheck(_Check):
             critical is not None and self.warning is not None and critical < self.warning
         )
         sign = -1.0 if lower_is_worse else 1.0
-        if critical is not None and sign * value >= sign * critical:
+        # Strictly beyond the level, as for every other threshold in opsctl.
+        if critical is not None and sign * value > sign * critical:
             return "critical"
-        if self.warning is not None and sign * value >= sign * self.warning:
+        if self.warning is not None and sign * value > sign * self.warning:
             return "warning"
         return "ok"
 

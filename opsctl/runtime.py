@@ -24,7 +24,7 @@ from opsctl.errors import Interrupted
 from opsctl.exit_codes import ExitCode
 
 OutputMode = Literal["json", "text"]
-TRUTHY = frozenset({"1", "true", "yes", "on"})
+FALSY = frozenset({"", "0", "false", "no", "off"})
 
 
 def utc_now() -> datetime:
@@ -99,7 +99,8 @@ class Runtime:
     @property
     def forced_dry_run(self) -> bool:
         """``OPSCTL_DRY_RUN=1`` turns every command into a dry run (CI's safety net)."""
-        return self.env.get("OPSCTL_DRY_RUN", "").strip().lower() in TRUTHY
+        # A safety switch fails safe: any value but an explicit "off" turns it on.
+        return self.env.get("OPSCTL_DRY_RUN", "").strip().lower() not in FALSY
 
     @property
     def debug(self) -> bool:

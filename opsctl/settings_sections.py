@@ -204,13 +204,13 @@ class FailureRateSettings(_Section):
 
 
 class FilesSettings(_Section):
-    batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_size: int = Field(default=2000, ge=1, le=10_000)
     limit: int | None = Field(default=None, ge=1)
 
 
 class LogsSettings(_Section):
     # 0 is allowed on purpose ("keep nothing"); a negative retention is a typo.
-    retention_days: int = Field(default=30, ge=0)
+    retention_days: int = Field(default=30, ge=0, le=36500)
     archive: bool = False
     archive_uri: str | None = None
     batch_size: int = Field(default=5000, ge=1, le=100_000)
@@ -242,7 +242,7 @@ class AlertsSettings(_Section):
 
 
 class RunsSettings(_Section):
-    retention_days: int = Field(default=90, ge=1)
+    retention_days: int = Field(default=90, ge=1, le=36500)
     window: DurationText = "7d"
     alert_failure_rate: float = Field(default=0.5, ge=0, le=1)
     alert_min_runs: int = Field(default=5, ge=1)

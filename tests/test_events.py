@@ -99,7 +99,7 @@ def test_diagnostics_are_scrubbed_once_the_secrets_are_known() -> None:
     configure_diagnostics(runtime, redactor)
     try:
         redactor.add(["https://hooks.example/T0K3N"])
-        logging.getLogger("httpx").info('HTTP Request: POST https://hooks.example/T0K3N "200"')
+        logging.getLogger("opsctl.adapters.notify").info('HTTP Request: POST https://hooks.example/T0K3N "200"')
     finally:
         logging.getLogger().handlers.clear()
         logging.getLogger().setLevel(logging.WARNING)

@@ -41,6 +41,9 @@ class LazyGroup(TyperGroup):
         module = importlib.import_module(f"opsctl.cli.commands.{module_name}")
         group = get_group(module.app)
         group.name = cmd_name
+        # A group without its subcommand is a usage error (64) like any other; printing the
+        # group's help instead would put text on stdout in JSON mode.
+        group.no_args_is_help = False
         return group
 
 
@@ -88,12 +91,12 @@ def main(
     output: Annotated[
         OutputMode | None,
         typer.Option("--output", help="json lines for machines, text for people; auto picks "
-                     "json when stdout is not a terminal. [env: OPSCTL_OUTPUT]"),
+                     "json when stdout is not a terminal. (env: OPSCTL_OUTPUT)"),
     ] = None,
     log_level: Annotated[
         LogLevel | None,
         typer.Option("--log-level", help="Diagnostics on stderr; debug also shows tracebacks. "
-                     "[env: OPSCTL_LOG_LEVEL]"),
+                     "(env: OPSCTL_LOG_LEVEL)"),
     ] = None,
     no_color: Annotated[
         bool, typer.Option("--no-color", help="No colours (NO_COLOR is honoured too).")

@@ -7,10 +7,13 @@ code after an ``error`` event, and nothing ever ends in a traceback unless asked
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 from typer import Abort
 from typer._click import exceptions as click_exceptions  # typer vendors click
@@ -18,8 +21,9 @@ from typer.main import get_command
 
 from opsctl.cli.app import app
 from opsctl.cli.session import Environment, report_error
-from opsctl.errors import OpsctlError, UsageError
+from opsctl.errors import Interrupted, OpsctlError, UsageError
 from opsctl.exit_codes import ExitCode
+from opsctl.jobs.runner import JOB_NAMES
 from opsctl.runtime import process_env
 
 
@@ -37,10 +41,13 @@ def main(
     )
     command = get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    # Until a job installs its own handlers, a signal still ends in one error event and
+    # 143/130, not a silent death while imports or the config load.
+    previous = _install_early_signal_handlers()
     try:
         returned = command.main(args=args, prog_name="opsctl", standalone_mode=False, obj=env)
     except click_exceptions.UsageError as exc:
-        return report_error(env, UsageError(_usage_message(exc)))
+        return report_error(env, UsageError(_usage_message(exc)), job=_job_of(exc))
     except Abort:
         return report_error(env, OpsctlError("aborted"), code=ExitCode.SIGINT)
     except click_exceptions.ClickException as exc:
@@ -53,9 +60,37 @@ def main(
         if env.debug:
             env.stderr.write(traceback.format_exc())
         return report_error(env, OpsctlError(f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        _restore_signal_handlers(previous)
     if isinstance(returned, int) and env.exit_code is None:
         return returned  # typer.Exit from --help, --version or Ctrl-C while parsing
     return int(env.exit_code or ExitCode.OK)
+
+
+def _job_of(exc: click_exceptions.UsageError) -> str | None:
+    """The job a usage error belongs to (``opsctl metrics aggregate`` → metrics.aggregate)."""
+    if exc.ctx is None:
+        return None
+    words = exc.ctx.command_path.split()[1:]
+    job = ".".join(words)
+    return job if job in JOB_NAMES else None
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    code = ExitCode.SIGTERM if signum == signal.SIGTERM else ExitCode.SIGINT
+    raise Interrupted(f"interrupted by signal before the job started (exit {code.value})", code)
+
+
+def _install_early_signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM,
+                                                                     signal.SIGINT)}
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _usage_message(exc: click_exceptions.UsageError) -> str:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # ASCII only: \d would otherwise accept digits of other scripts (fullwidth, Arabic-Indic).
+MAX_SECONDS = 36500 * 86400
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", re.ASCII)
 
 
@@ -29,10 +30,11 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if pos != len(cleaned):
         raise ValueError(f"invalid duration {text!r}; expected e.g. 30s, 15m, 1h, 7d or 1h30m")
-    try:
-        value = timedelta(seconds=seconds)
-    except OverflowError:
-        raise ValueError(f"duration {text!r} is too long") from None
+    # A century is longer than any window or retention makes sense for, and keeps
+    # ``now - duration`` inside the range datetimes (and databases) can hold.
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration {text!r} is too long (at most 36500d)")
+    value = timedelta(seconds=seconds)
     # Checked after conversion: ``0.0001ms`` is positive but rounds to a zero timedelta.
     if value <= timedelta(0):
         raise ValueError(f"duration {text!r} must be greater than zero")

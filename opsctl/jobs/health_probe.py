@@ -189,5 +189,7 @@ def _summary(reports: list[CheckReport], timeout_s: float, elapsed_s: float) -> 
         "timeout_s": timeout_s,
         "duration_ms": round(elapsed_s * 1000),
     }
+    database_down = any(r.kind == "database" and r.state != "ok" for r in reports)
     return JobResult(SUMMARY, message, state, code, fields,
-                     extra={"checks": [r.fields() for r in reports]})
+                     extra={"checks": [r.fields() for r in reports]},
+                     database_down=database_down)

@@ -19,6 +19,9 @@ class JobResult:
     fields: dict[str, Any] = field(default_factory=dict)
     # Data for the text renderer only (samples, rows); never part of the JSON event.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The job found opsctl's database unreachable (a health probe's finding): the runner
+    # then does not spend another connect timeout trying to record the run.
+    database_down: bool = False
 
     @property
     def level(self) -> str:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-from opsctl.errors import Interrupted, LockHeld, OpsctlError
+from opsctl.errors import DatabaseUnavailable, Interrupted, LockHeld, OpsctlError
 from opsctl.events import Emitter
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.result import JobResult
@@ -58,7 +58,11 @@ def execute(
 ) -> JobOutcome:
     started = runtime.clock()
     outcome = _run(spec, runtime, emitter, bookkeeping, work)
-    if spec.dry_run or isinstance(outcome.error, LockHeld):
+    if spec.dry_run or isinstance(outcome.error, LockHeld | DatabaseUnavailable):
+        # Nothing to record, or nowhere to record it: another connect timeout would only
+        # delay the exit cron is waiting for.
+        return outcome
+    if outcome.result is not None and outcome.result.database_down:
         return outcome
     finished = runtime.clock()
     record = RunRecord(

@@ -46,8 +46,10 @@ def sql_probe(url: str, query: str = STUCK, warning: float | None = 3,
     ("processing", "expected"),
     [
         (2, CheckFinding(detail={"value": 2.0, "warning": 3, "critical": 5.0})),
-        (3, CheckFinding("warning", "threshold", "value 3 crossed the warning level 3",
-                         {"value": 3.0, "warning": 3, "critical": 5.0})),
+        # A value equal to a level is not above it.
+        (3, CheckFinding(detail={"value": 3.0, "warning": 3, "critical": 5.0})),
+        (4, CheckFinding("warning", "threshold", "value 4 crossed the warning level 3",
+                         {"value": 4.0, "warning": 3, "critical": 5.0})),
         (7, CheckFinding("critical", "threshold", "value 7 crossed the critical level 5",
                          {"value": 7.0, "warning": 3, "critical": 5.0})),
     ],

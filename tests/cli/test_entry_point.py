@@ -177,3 +177,33 @@ def test_real_process_exit_code_for_usage_error() -> None:
     assert proc.returncode == 64
     assert json.loads(proc.stdout.splitlines()[-1])["type"] == "error"
     assert "Traceback" not in proc.stderr
+
+
+def test_dry_run_db_init_writes_nothing(opsctl: Cli, home: Path) -> None:
+    result = opsctl("db", "init", env={"OPSCTL_DRY_RUN": "1"})
+    assert result.exit_code == 0
+    event = result.one("db_init")
+    assert (event["state"], event["pending_versions"], event["applied_versions"]) == (
+        "dry_run", [1], [])
+    assert not any(p.is_file() for p in home.rglob("*"))
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "maybe", "TRUE"])
+def test_any_dry_run_value_but_an_explicit_off_is_on(opsctl: Cli, value: str) -> None:
+    event = opsctl("db", "init", env={"OPSCTL_DRY_RUN": value}).one("db_init")
+    assert event["dry_run"] is True
+
+
+def test_group_without_subcommand_is_a_usage_error_with_json_only(opsctl: Cli) -> None:
+    result = opsctl("logs")
+    assert result.exit_code == 64
+    assert [e["type"] for e in result.events] == ["error"]
+
+
+@pytest.mark.parametrize("args", [["logs", "stats", "--retention-days", "1000000"],
+                                  ["failure-rate", "check", "--window", "100000000d"],
+                                  ["metrics", "aggregate", "--window", "999999999d"]])
+def test_absurd_durations_are_usage_errors_not_crashes(opsctl: Cli, args: list[str]) -> None:
+    result = opsctl(*args)
+    assert result.exit_code == 64
+    assert result.one("error")["error"]["kind"] == "usage"

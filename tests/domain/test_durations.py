@@ -23,7 +23,7 @@ from opsctl.domain.durations import format_duration, parse_duration
         ("90m", timedelta(minutes=90)),
         ("1H30M", timedelta(hours=1, minutes=30)),
         ("  15m\n", timedelta(minutes=15)),
-        ("999999999d", timedelta(days=999_999_999)),
+        ("36500d", timedelta(days=36500)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
@@ -72,7 +72,7 @@ def test_parse_duration_rejects_zero(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize("text", ["99999999999d", "1" + "0" * 400 + "s"])
+@pytest.mark.parametrize("text", ["99999999999d", "36501d", "1" + "0" * 400 + "s"])
 def test_parse_duration_rejects_too_long_as_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="is too long"):
         parse_duration(text)

@@ -34,6 +34,15 @@ def current_version(conn: Connection) -> int:
                .scalar_one())
 
 
+def pending_versions(db: Database) -> list[int]:
+    """The steps ``ensure_schema`` would apply; reads only (a missing SQLite file: all)."""
+    path = db.sqlite_path
+    if db.read_only and path is not None and not path.exists():
+        return list(range(1, LATEST + 1))
+    with db.connect() as conn:
+        return list(range(current_version(conn) + 1, LATEST + 1))
+
+
 def ensure_schema(db: Database) -> list[int]:
     """Apply the missing steps; return the versions applied (empty when up to date)."""
     with db.connect() as conn:

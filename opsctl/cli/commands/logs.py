@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Statistics and retention of the export log table.", no_args_is_help=True)
 
 RetentionDays = Annotated[int | None, typer.Option(
-    "--retention-days", metavar="N", min=0,
+    "--retention-days", metavar="N", min=0, max=36500,
     help="Rows with created_at older than N days are eligible. "
     "[default: logs.retention_days, 30]")]
 
