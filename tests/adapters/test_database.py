@@ -145,3 +145,17 @@ def test_lock_is_exclusive_across_processes_and_freed_by_kill_9(db_url: str) -> 
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_concurrent_first_runs_create_the_schema_once(db_url: str) -> None:
+    probe = ("import sys\nfrom opsctl.adapters.db import migrations\n"
+             "from opsctl.adapters.db.database import Database\n"
+             "print(migrations.ensure_schema(Database(sys.argv[1])))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", probe, db_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
+    applied = sorted(out.strip() for out, _ in outputs)
+    assert applied == ["[1]", "[]", "[]", "[]"]
+    with Database(db_url).connect() as conn:
+        assert conn.execute(select(tables.schema_version.c.version)).scalars().all() == [1]

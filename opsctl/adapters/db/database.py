@@ -78,9 +78,10 @@ class Database:
                     f"cannot create the database directory {path.parent}: {error.strerror}"
                 ) from error
             url = f"sqlite:///{path}"
-        engine = create_engine(
-            url, connect_args={"timeout": self.connect_timeout_s}, poolclass=NullPool
-        )
+        # SQLite's timeout is how long to wait for another process's write lock, not for a
+        # server: a cleanup batch of another job may hold it briefly, so wait longer.
+        busy_timeout = max(30.0, self.connect_timeout_s)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout}, poolclass=NullPool)
         read_only = self.read_only
 
         @event.listens_for(engine, "connect")

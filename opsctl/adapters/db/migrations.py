@@ -59,6 +59,18 @@ def ensure_schema(db: Database) -> list[int]:
 
 
 def _upgrade(db: Database) -> list[int]:
+    path = db.sqlite_path
+    if path is None:
+        return _apply(db)
+    # SQLite commits DDL statement by statement, so two first runs could interleave their
+    # CREATE TABLEs; a file lock beside the database makes the upgrade one at a time.
+    from filelock import FileLock
+
+    with FileLock(f"{path}.schema.lock", timeout=max(30.0, db.connect_timeout_s)):
+        return _apply(db)
+
+
+def _apply(db: Database) -> list[int]:
     with db.begin() as conn:
         if not db.is_sqlite:
             # Two first runs at once must not both create the tables.
