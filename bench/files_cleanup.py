@@ -7,10 +7,16 @@ count, keyset batches, the safe descriptor-relative walk, an UPDATE per batch, t
 record). Target: ratio <= 2.
 
 S3: the same job against a moto server, with moto's request recorder counting every
-request opsctl makes. Target: a handful of requests per 1000 files, not 1000.
+request opsctl makes, for two key layouts: ``dated`` (``2026/11/DD/<id>.json``, ids
+increasing with time, as export services write them: a chunk lists in one or two pages)
+and ``hashed`` (the 256 directories above: every chunk spans the whole prefix, the worst
+case for the existence listing, bounded by its page cap). 2 % of the objects are already
+gone and 1 % of the rows have no size. Target: a handful of requests per 1000 files, not
+1000.
 
-    python bench/files_cleanup.py [--rows N] [--s3-files N] [--runs N] [--batch-size N]
-                                  [--dir DIR] [--no-sync] [--skip-s3]
+    python bench/files_cleanup.py [--rows N] [--s3-files N] [--s3-layout dated|hashed|both]
+                                  [--runs N] [--batch-size N] [--dir DIR] [--no-sync]
+                                  [--skip-s3]
 """
 
 from __future__ import annotations
@@ -115,7 +121,12 @@ def local(rows: int, runs: int, batch_size: int | None, work: Path, sync: bool) 
            target_ratio=2.0)
 
 
-def s3(files: int, work: Path) -> None:
+DATED = (f"UPDATE {TABLE} SET file_path = '2026/11/' || lpad((20 + id / 1000)::text, 2, '0') "
+         "|| '/' || lpad(id::text, 8, '0') || '.json'")
+ABSENT_EVERY = 50  # this share of the objects is never put: the run must find them missing
+
+
+def s3(files: int, work: Path, layout: str) -> None:
     recording = work / "moto_recording.jsonl"
     os.environ["MOTO_RECORDER_FILEPATH"] = str(recording)
     import boto3
@@ -133,39 +144,42 @@ def s3(files: int, work: Path) -> None:
     client.create_bucket(Bucket="bench-exports")
     build(files)
     engine = create_engine(PG_URL)
-    with engine.begin() as conn:  # 1 % of the rows without a size: each costs a HEAD
+    with engine.begin() as conn:  # 1 % of the rows without a size: the listing gives it
         conn.execute(text(f"UPDATE {TABLE} SET file_size_bytes = NULL WHERE id % 100 = 0"))
+        if layout == "dated":
+            conn.execute(text(DATED))
+        rows = conn.execute(text(f"SELECT id, file_path FROM {TABLE}")).all()
     engine.dispose()
+    present = [path for id_, path in rows if id_ % ABSENT_EVERY != 7]
 
-    def put(g: int) -> None:
-        client.put_object(Bucket="bench-exports", Key=f"exports/{g % DIRS:02x}/{g}.json",
-                          Body=b"x")
+    def put(path: str) -> None:
+        client.put_object(Bucket="bench-exports", Key=f"exports/{path}", Body=b"x")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(put, range(1, files + 1)))
-    print(f"\n{files:,} objects put to moto in {time.perf_counter() - started:.1f} s")
+        list(pool.map(put, present))
+    print(f"\n{len(present):,} of {files:,} objects ({layout} keys) put to moto in "
+          f"{time.perf_counter() - started:.1f} s")
     env = {"OPSCTL_DATABASE__URL": PG_URL, "OPSCTL_SOURCE__TABLE": TABLE,
            "OPSCTL_STORAGE__BACKEND": "s3", "OPSCTL_STORAGE__BUCKET": "bench-exports",
            "OPSCTL_STORAGE__PREFIX": "exports", "OPSCTL_S3__ENDPOINT_URL": endpoint,
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret",
            "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT),
            "HOME": str(work), "XDG_STATE_HOME": str(work / "state")}
+    httpx.post(f"{endpoint}/moto-api/recorder/reset-recording")
     httpx.post(f"{endpoint}/moto-api/recorder/start-recording")
-    ours: Measurement = measure("opsctl files cleanup (s3)",
+    ours: Measurement = measure(f"opsctl files cleanup (s3, {layout} keys)",
                                 opsctl_argv("files", "cleanup"), env)
     httpx.post(f"{endpoint}/moto-api/recorder/stop-recording")
     requests = [json.loads(line) for line in recording.read_text().splitlines()]
     by_kind = Counter(_operation(r) for r in requests)
     left = client.list_objects_v2(Bucket="bench-exports").get("KeyCount", 0)
     server.stop()
-    print(f"== files cleanup, S3 (moto): {files:,} objects, exit {ours.exit_code}, "
+    print(f"== files cleanup, S3 (moto), {layout} keys: {files:,} rows, "
+          f"{files - len(present):,} objects already gone, exit {ours.exit_code}, "
           f"{left} left, {ours.seconds:.2f} s, peak RSS {ours.peak_rss_mb:.1f} MB")
     print(f"  requests: {len(requests)} ({dict(by_kind)}) = "
           f"{len(requests) * 1000 / files:.1f} per 1000 files (target: a handful)")
-    no_head = by_kind.get("DeleteObjects", 0)
-    print(f"  without the HEADs for rows lacking file_size_bytes: "
-          f"{no_head * 1000 / files:.1f} per 1000 files")
 
 
 def _operation(request: dict[str, str]) -> str:
@@ -174,6 +188,8 @@ def _operation(request: dict[str, str]) -> str:
         return "DeleteObjects"
     if method == "HEAD":
         return "HeadObject"
+    if method == "GET" and "list-type=2" in url:
+        return "ListObjectsV2"
     return f"{method} {url.split('?')[0][-40:]}"
 
 
@@ -181,6 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--s3-files", type=int, default=3_000)
+    parser.add_argument("--s3-layout", choices=["dated", "hashed", "both"], default="both")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--skip-s3", action="store_true")
@@ -193,7 +210,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="opsctl-bench-files-", dir=args.dir) as tmp:
         local(args.rows, args.runs, args.batch_size, Path(tmp), args.sync)
         if not args.skip_s3:
-            s3(args.s3_files, Path(tmp))
+            for layout in ("dated", "hashed"):
+                if args.s3_layout in (layout, "both"):
+                    s3(args.s3_files, Path(tmp), layout)
 
 
 if __name__ == "__main__":

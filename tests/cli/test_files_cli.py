@@ -317,6 +317,43 @@ def test_s3_cleanup_respects_the_prefix(cli: Cli, db_url: str, s3_env: dict[str,
                                 "up": "completed", "c": "completed"}
 
 
+@pytest.mark.s3
+def test_s3_missing_objects_count_the_same_in_dry_run_and_real_run(
+    cli: Cli, db_url: str, s3_env: dict[str, str], s3_endpoint: str, s3_bucket: str
+) -> None:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
+    # Date-organised keys; every third object is already gone although its row has a size.
+    paths = {f"e{n}": f"2026/11/{20 + n // 4}/{n:04d}.json" for n in range(12)}
+    for n, path in enumerate(paths.values()):
+        if n % 3:
+            client.put_object(Bucket=s3_bucket, Key=f"exports/{path}", Body=b"x" * n)
+    client.put_object(Bucket=s3_bucket, Key="exports/2026/11/20/other.json", Body=b"keep")
+    insert_exports(db_url, [
+        export_row(export_id=eid, file_path=path, file_size_bytes=None if n % 2 else 100 + n,
+                   expires_at=PAST)
+        for n, (eid, path) in enumerate(paths.items())
+    ])
+    env = {**s3_env, "OPSCTL_STORAGE__BACKEND": "s3", "OPSCTL_STORAGE__BUCKET": s3_bucket,
+           "OPSCTL_STORAGE__PREFIX": "exports"}
+    assert cli("db", "init").exit_code == 0
+    before_keys, before_db = s3_keys(s3_endpoint, s3_bucket), snapshot(db_url)
+    fields = ("candidates", "deleted_count", "missing_count", "failed_count", "bytes_freed")
+    # present: n = 1, 2, 4, 5, 7, 8, 10, 11; odd n have no size and count their real bytes
+    expected = {"candidates": 12, "deleted_count": 8, "missing_count": 4, "failed_count": 0,
+                "bytes_freed": 102 + 1 + 104 + 5 + 7 + 108 + 110 + 11}
+    dry = cli("files", "cleanup", "--dry-run", env=env)
+    assert dry.exit_code == 0, dry.stdout
+    assert {k: dry.one("export_file_cleanup_complete")[k] for k in fields} == expected
+    assert s3_keys(s3_endpoint, s3_bucket) == before_keys
+    assert snapshot(db_url) == before_db
+    real = cli("files", "cleanup", env=env)
+    assert real.exit_code == 0, real.stdout
+    assert {k: real.one("export_file_cleanup_complete")[k] for k in fields} == expected
+    assert s3_keys(s3_endpoint, s3_bucket) == {"exports/2026/11/20/other.json"}
+    assert set(statuses(db_url).values()) == {"expired"}
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
