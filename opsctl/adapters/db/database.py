@@ -158,3 +158,30 @@ def _translated(db: Database, error: exc.DBAPIError) -> DependencyUnavailable:
     if isinstance(error, exc.OperationalError | exc.InterfaceError):
         return DatabaseUnavailable(f"database unavailable ({where}): {message}")
     return DatabaseUnavailable(f"database error ({where}): {message}")
+
+
+class RunConnection:
+    """One connection kept for a whole batch job, one short transaction per batch.
+
+    The engine opens a fresh connection per ``connect()`` (NullPool); a job walking
+    thousands of batches would spend more on connecting than on its statements.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One short transaction on the run's connection, committed on success."""
+        with translate_errors(self.db):
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            with self._conn.begin():
+                yield self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with translate_errors(self.db):
+                conn.close()

@@ -13,8 +13,6 @@ connection closes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Connection,
     Table,
     and_,
     any_,
@@ -33,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.adapters.db.database import Database, RunConnection
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import ExpiredExport
 
@@ -49,7 +46,7 @@ class ExpiredExportsRepository:
     def __init__(self, db: Database, source: SourceSettings) -> None:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
-        self._conn: Connection | None = None
+        self._run = RunConnection(db)
 
     def __enter__(self) -> ExpiredExportsRepository:
         return self
@@ -59,19 +56,7 @@ class ExpiredExportsRepository:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with translate_errors(self.db):
-                conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """One short transaction on the run's connection, committed on success."""
-        with translate_errors(self.db):
-            if self._conn is None:
-                self._conn = self.db.engine.connect()
-            with self._conn.begin():
-                yield self._conn
+        self._run.close()
 
     def _candidates(self, now: datetime) -> ColumnElement[bool]:
         c = self.table.c
@@ -84,7 +69,7 @@ class ExpiredExportsRepository:
 
     def count(self, now: datetime) -> int:
         query = select(func.count()).select_from(self.table).where(self._candidates(now))
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             return int(conn.execute(query).scalar_one())
 
     def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
@@ -97,7 +82,7 @@ class ExpiredExportsRepository:
         )
         if after_id is not None:
             query = query.where(c.id > after_id)
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             rows: list[Any] = list(conn.execute(query))
         return [
             ExpiredExport(int(id_), str(export_id), str(path),
@@ -115,7 +100,7 @@ class ExpiredExportsRepository:
                     else c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
         statement = update(self.table).where(in_batch, c.status != EXPIRED).values(
             status=EXPIRED)
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             if not self.db.is_sqlite:
                 # No WAL flush wait per batch. A crash may forget the last marks, but their
                 # files are gone: the next run finds them missing and marks them again.
