@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, inspect
+from sqlalchemy import create_engine, insert, inspect, text
 
 from opsctl.adapters.db.tables import source_table
 from opsctl.cli.main import main
@@ -108,3 +108,26 @@ def isolated_env(home: Path, database_url: str | None = None) -> dict[str, str]:
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+def database_snapshot(url: str) -> Any:
+    """Every table and row, to prove a run wrote nothing.
+
+    SQLite: the database file byte for byte (a read-only connection to a WAL database may
+    leave an empty -wal and an -shm index; empty, they hold no data). PostgreSQL: every row
+    with its xmin, so even a write of the same values shows.
+    """
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        files = {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")
+                 if not p.name.endswith("-shm")}
+        return {name: data for name, data in files.items() if data or name == path.name}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = sorted(inspect(conn).get_table_names())
+            return {name: conn.execute(text(
+                f'SELECT xmin::text, t::text FROM "{name}" t ORDER BY t::text')).all()
+                for name in names}
+    finally:
+        engine.dispose()

@@ -11,8 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from support import Cli, export_row, insert_exports
+from support import database_snapshot as snapshot
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.locks import job_lock
@@ -28,27 +29,6 @@ def statuses(url: str) -> dict[str, str]:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT export_id, status FROM export_logs"))
             return {row.export_id: row.status for row in rows}
-    finally:
-        engine.dispose()
-
-
-def snapshot(url: str) -> Any:
-    """Every table, every row; on PostgreSQL with xmin, so even a same-value write shows."""
-    if url.startswith("sqlite"):
-        path = Path(url.removeprefix("sqlite:///"))
-        # The database file byte for byte. A read-only connection to a WAL database may
-        # leave an empty -wal (and an -shm index): empty, they hold no data, so only their
-        # content counts.
-        files = {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")
-                 if not p.name.endswith("-shm")}
-        return {name: data for name, data in files.items() if data or name == path.name}
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            names = sorted(inspect(conn).get_table_names())
-            return {name: conn.execute(text(
-                f'SELECT xmin::text, t::text FROM "{name}" t ORDER BY t::text')).all()
-                for name in names}
     finally:
         engine.dispose()
 
