@@ -11,10 +11,14 @@ The guarantees, and how they are kept:
 - **No row lost, no duplicate after ``kill -9``.** Objects are named after the ids they hold
   and, before each object is written, a marker names it. A run that dies between writing an
   object and committing its delete leaves that marker behind; the next run first finishes
-  that batch (deletes exactly the ids the object holds) and only then forms new batches, so
-  no row ends up in two objects however the batch size or cutoff changed in between.
+  that batch (deletes exactly the ids the object holds, whatever the retention is now: they
+  are archived) and only then forms new batches, so no row ends up in two objects however
+  the batch size or cutoff changed in between. Those rows count in ``deleted_count`` and
+  ``recovered_count``, not in ``archived_count`` (they were archived by the earlier run).
 - **Stops cleanly.** SIGTERM/SIGINT are checked between batches: a batch whose object is
   written is finished, the next one is not started, and the summary says ``interrupted``.
+  ``skipped_count`` is the eligible rows the run left in place (stopped early, or a batch
+  that changed while it was archived).
 - **Dry run writes nothing**: it counts the eligible rows and how many objects they would
   make; the would-be numbers are reported as ``archived_count`` / ``deleted_count`` next
   to ``dry_run: true``.

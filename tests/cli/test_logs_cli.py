@@ -285,6 +285,22 @@ def test_dry_run_changes_nothing_anywhere(cli: Cli, db_url: str, tmp_path: Path,
     assert not target.exists()
 
 
+@pytest.mark.s3
+def test_dry_run_writes_no_object_to_s3(cli: Cli, db_url: str, s3_bucket: str,
+                                        s3_env: dict[str, str]) -> None:
+    seed(db_url, old=3, recent=1)
+
+    result = cli("logs", "cleanup", "--dry-run", "--archive-uri", f"s3://{s3_bucket}/a",
+                 env=s3_env)
+
+    assert result.exit_code == 0, result.stdout
+    assert result.one("export_log_cleanup_complete")["archived_count"] == 3
+    s3 = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
+    assert s3.list_objects_v2(Bucket=s3_bucket)["KeyCount"] == 0
+    assert ids(db_url) == [1, 2, 3, 4]
+
+
 def test_a_second_run_is_skipped_with_75(cli: Cli, db_url: str) -> None:
     seed(db_url, old=3, recent=0)
     db = Database(db_url)
