@@ -1,8 +1,14 @@
 """One batch of old export-log rows as JSON lines, the body of an archive object.
 
-PostgreSQL writes the lines itself (``row_to_json`` through ``COPY ... TO STDOUT``), which
-measured about three times faster than fetching rows and encoding them in Python; SQLite
-has no COPY, so its lines are built here. Both paths give the same line for the same row:
+PostgreSQL writes the lines itself: one statement per batch returns the batch's count,
+id sum and bounds and its lines joined by ``string_agg(row_to_json(t)::text, ...)``. Letting
+the server build the JSON measured about three times faster than encoding fetched rows in
+Python, and one aggregated value beat ``COPY ... TO STDOUT`` too (500,000 rows: 4.8-5.6 s
+against 6.4-6.7 s): COPY hands the client one message per row and doubles every backslash,
+which then has to be undone. The price is PostgreSQL's 1 GB limit on one value, so a batch
+must stay under that (5,000 rows of a few hundred bytes are about 2 MB). SQLite has no JSON
+writer of its own worth the name, so its lines are built here. Both paths give the same
+bytes for the same row:
 
 - keys are the table's real column names, in table order, every column included (also
   columns opsctl does not know), because an archive is read back without opsctl's config;
@@ -11,8 +17,8 @@ has no COPY, so its lines are built here. Both paths give the same line for the 
 - text is exactly as stored; JSON escapes quotes, backslashes and control characters and
   leaves other unicode as UTF-8; no spaces after separators.
 
-Each batch is read in one snapshot (REPEATABLE READ on PostgreSQL, one statement on
-SQLite), so its bounds, row count and id sum describe exactly the lines written.
+Each batch is one statement, hence one snapshot, so its bounds, row count and id sum
+describe exactly the lines written.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, and_, func, inspect, select
+from sqlalchemy import Column, Connection, MetaData, Table, and_, inspect, select, text
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.errors import OpsctlError
@@ -75,13 +81,14 @@ class BatchReader:
             if self._conn is None:
                 conn = self.db.engine.connect()
                 if not self.db.is_sqlite:
-                    conn = conn.execution_options(isolation_level="REPEATABLE READ",
-                                                  postgresql_readonly=True)
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    # The JSON of a timestamptz carries the session's zone: make it UTC.
+                    conn.execute(text("SET TIME ZONE 'UTC'"))
                 self._conn = conn
-            with self._conn.begin():
-                if self.db.is_sqlite:
-                    return self._read_sqlite(self._conn, cutoff, size, after_id)
+            if not self.db.is_sqlite:
                 return self._read_postgres(self._conn, cutoff, size, after_id)
+            with self._conn.begin():
+                return self._read_sqlite(self._conn, cutoff, size, after_id)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -99,17 +106,12 @@ class BatchReader:
         from psycopg import sql
 
         c = self.table.c
-        ids = (select(c.id).where(self._eligible(cutoff, after_id, self.table))
-               .order_by(c.id).limit(size).subquery())
-        bounds = select(func.count(), func.coalesce(func.sum(ids.c.id), 0),
-                        func.min(ids.c.id), func.max(ids.c.id))
-        rows, id_sum, first, last = conn.execute(bounds).one()
-        if not rows:
-            return None
         schema = [self.table.schema] if self.table.schema else []
-        copy_sql = sql.SQL(
-            "COPY (SELECT row_to_json(t) FROM {table} AS t WHERE t.{id} >= %s "
-            "AND t.{id} <= %s AND t.{created_at} < %s ORDER BY t.{id}) TO STDOUT"
+        query = sql.SQL(
+            "SELECT count(*), coalesce(sum(t.{id}), 0), min(t.{id}), max(t.{id}), "
+            "string_agg(row_to_json(t)::text, E'\\n' ORDER BY t.{id}) "
+            "FROM (SELECT * FROM {table} WHERE {id} > %s AND {created_at} < %s "
+            "ORDER BY {id} LIMIT %s) AS t"
         ).format(
             table=sql.Identifier(*schema, self.table.name),
             id=sql.Identifier(c.id.name),
@@ -117,14 +119,11 @@ class BatchReader:
         )
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor:
-            # The JSON of a timestamptz carries the session's zone: make it UTC.
-            cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-            with cursor.copy(copy_sql, (first, last, cutoff)) as copy:
-                text = b"".join(copy)
-        # COPY's text format doubles every backslash; row_to_json leaves no other
-        # character COPY would escape (control characters are already JSON escapes).
-        payload = text.replace(b"\\\\", b"\\")
+        after = -(2**63) if after_id is None else after_id
+        rows, id_sum, first, last, lines = raw.execute(query, (after, cutoff, size)).fetchone()
+        if not rows:
+            return None
+        payload = lines.encode() + b"\n"
         _check_lines(payload, rows)
         return LogBatch(int(first), int(last), int(rows), int(id_sum), payload)
 

@@ -195,8 +195,16 @@ class OldLogsRepository:
                      .returning(c.id))
         try:
             with self._transaction() as conn:
-                ids = conn.execute(statement).scalars().all()
-                if len(ids) != batch.rows or sum(ids) != batch.id_sum:
+                if self.db.is_sqlite:
+                    ids = conn.execute(statement).scalars().all()
+                    rows, id_sum = len(ids), sum(ids)
+                else:
+                    # Counted on the server: fetching every id only to add them up took
+                    # a tenth of an archive run.
+                    gone = statement.cte("gone")
+                    rows, id_sum = conn.execute(
+                        select(func.count(), func.coalesce(func.sum(gone.c.id), 0))).one()
+                if (int(rows), int(id_sum)) != (batch.rows, batch.id_sum):
                     # A row in the range was added, removed or changed since the batch was
                     # read: deleting could remove a row that is not in the archive.
                     raise _RangeChanged
