@@ -104,6 +104,17 @@ def test_a_missing_table_is_database_unavailable(db_url: str, repo: OldLogsRepos
         repo.stats(CUTOFF)
 
 
+def test_a_failing_batch_query_is_database_unavailable(db_url: str) -> None:
+    seed(db_url, [OLD, OLD])
+
+    for repo in repository(db_url, columns=SourceColumns(id="no_such_column")):
+        with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+            next(repo.batches(CUTOFF, 10))
+        with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+            next(repo.delete_batches(CUTOFF, 10))
+    assert remaining_ids(db_url) == [1, 2]
+
+
 def test_delete_batches_walks_eligible_rows_by_id(db_url: str, repo: OldLogsRepository) -> None:
     # ids 1..9; 4 and 7 are recent and must survive; created_at is not monotonic in id.
     seed(db_url, [OLD, OLD, OLD, NEW, OLD, OLD, NEW, OLD, OLD])

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, MetaData, Table, and_, inspect, select, text
 
 from opsctl.adapters.db.database import Database, translate_errors
-from opsctl.errors import OpsctlError
+from opsctl.errors import DatabaseUnavailable, OpsctlError
 from opsctl.ports import LogBatch
 
 
@@ -118,9 +118,10 @@ class BatchReader:
             created_at=sql.Identifier(c.created_at.name),
         )
         raw = conn.connection.driver_connection
-        assert raw is not None
         after = -(2**63) if after_id is None else after_id
-        rows, id_sum, first, last, lines = raw.execute(query, (after, cutoff, size)).fetchone()
+        # Through SQLAlchemy, so driver errors come out as DatabaseUnavailable/timeouts.
+        rows, id_sum, first, last, lines = conn.exec_driver_sql(
+            query.as_string(raw), (after, cutoff, size)).one()
         if not rows:
             return None
         payload = lines.encode() + b"\n"
@@ -162,6 +163,13 @@ class BatchReader:
                 columns.append(Column(mine.name, mine.type, key=mine.key))
             else:  # a column opsctl does not know: archived all the same
                 columns.append(Column(info["name"], info["type"], key=f"_{info['name']}"))
+        present = {column.name for column in columns}
+        for key in ("id", "created_at"):
+            name = self.table.c[key].name
+            if name not in present:
+                raise DatabaseUnavailable(
+                    f"table {self.table.name} has no column {name!r} "
+                    f"(source.columns.{key})")
         self._full = Table(self.table.name, MetaData(), *columns, schema=self.table.schema)
         return self._full
 
