@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from support import Cli, export_row, insert_exports
+from sqlalchemy import create_engine, text
+from support import Cli, database_snapshot, export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.locks import job_lock
@@ -51,24 +51,6 @@ def ids(url: str) -> list[int]:
     try:
         with engine.connect() as conn:
             return [r[0] for r in conn.execute(text("SELECT id FROM export_logs ORDER BY id"))]
-    finally:
-        engine.dispose()
-
-
-def snapshot(url: str) -> Any:
-    """Every table and row; on PostgreSQL with xmin, so even a same-value write shows."""
-    if url.startswith("sqlite"):
-        path = Path(url.removeprefix("sqlite:///"))
-        files = {p.name: p.read_bytes() for p in path.parent.glob(path.name + "*")
-                 if not p.name.endswith("-shm")}
-        return {name: data for name, data in files.items() if data or name == path.name}
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            names = sorted(inspect(conn).get_table_names())
-            return {name: conn.execute(text(
-                f'SELECT xmin::text, t::text FROM "{name}" t ORDER BY t::text')).all()
-                for name in names}
     finally:
         engine.dispose()
 
@@ -110,13 +92,13 @@ def test_stats_reports_rows_eligible_and_bounds(cli: Cli, db_url: str) -> None:
 
 def test_stats_honours_retention_days_and_writes_nothing(cli: Cli, db_url: str) -> None:
     seed(db_url, old=4, recent=3)
-    before = snapshot(db_url)
+    before = database_snapshot(db_url)
 
     result = cli("logs", "stats", "--retention-days", "1")
 
     stats = result.one("export_log_cleanup_stats")
     assert (stats["retention_days"], stats["eligible_for_cleanup"]) == (1, 7)
-    assert snapshot(db_url) == before  # no opsctl tables, no run record
+    assert database_snapshot(db_url) == before  # no opsctl tables, no run record
 
 
 def test_stats_as_text(cli: Cli, db_url: str) -> None:
@@ -268,7 +250,7 @@ def test_dry_run_changes_nothing_anywhere(cli: Cli, db_url: str, tmp_path: Path,
                                           how: str) -> None:
     seed(db_url, old=6, recent=2)
     assert cli("logs", "cleanup", "--retention-days", "1000").exit_code == 0  # history exists
-    before = snapshot(db_url)
+    before = database_snapshot(db_url)
     target = tmp_path / "archive"
     flags, env = (["--dry-run"], {}) if how == "flag" else ([], {"OPSCTL_DRY_RUN": "1"})
 
@@ -281,7 +263,7 @@ def test_dry_run_changes_nothing_anywhere(cli: Cli, db_url: str, tmp_path: Path,
         "dry_run", "eligible_count", "archived_count", "deleted_count", "archive_objects",
         "state")} == {"dry_run": True, "eligible_count": 6, "archived_count": 6,
                       "deleted_count": 6, "archive_objects": 2, "state": "dry_run"}
-    assert snapshot(db_url) == before
+    assert database_snapshot(db_url) == before
     assert not target.exists()
 
 

@@ -6,9 +6,10 @@ which measured about twice as fast on PostgreSQL as ``DELETE ... USING (SELECT .
 and never re-reads the dead index entries earlier batches left behind. Each batch is its own
 short transaction, so the application writing the table never waits on a cleanup for long.
 
-The cleanup keeps one connection for its deletes for the whole run (and the batch reader
-one more): with no connection pool, a fresh connection per batch would cost more than
-the delete itself. Close the repository when the run is over.
+Connections are kept for the whole run, since with no pool a fresh connection per batch
+would cost more than the batch: the run connection (counts, archived deletes), plus one for
+the batch reader of an archive run, or two autocommit ones (one picks the next batch, one
+deletes the current) for a delete-only run. Close the repository when the run is over.
 
 Statistics are one statement: the min/max of ``created_at`` are two index probes and the
 eligible count an index-only range scan of the ``created_at`` index. The total is an exact
@@ -19,15 +20,14 @@ is what people misread in an incident).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, text
 
-from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.adapters.db.database import Database, RunConnection, translate_errors
 from opsctl.adapters.db.log_lines import BatchReader
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import LogBatch, LogTableStats
@@ -72,22 +72,11 @@ class OldLogsRepository:
     def __init__(self, db: Database, source: SourceSettings) -> None:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
-        self._conn: Connection | None = None
+        self._run = RunConnection(db)
         self._statements = _BatchStatements(self.table)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with translate_errors(self.db):
-            if self._conn is None:
-                self._conn = self.db.engine.connect()
-            with self._conn.begin():
-                yield self._conn
-
     def close(self) -> None:
-        if self._conn is not None:
-            with translate_errors(self.db):
-                self._conn.close()
-            self._conn = None
+        self._run.close()
 
     # --- stats ---------------------------------------------------------------------------
 
@@ -104,7 +93,7 @@ class OldLogsRepository:
             scalar(func.min(c.created_at)),
             scalar(func.max(c.created_at)),
         )
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             total, eligible, oldest, newest = conn.execute(query).one()
         return LogTableStats(int(total), int(eligible), oldest, newest)
 
@@ -112,7 +101,7 @@ class OldLogsRepository:
 
     def count_eligible(self, cutoff: datetime) -> int:
         query = select(func.count()).select_from(self.table)
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             return int(conn.execute(query.where(self.table.c.created_at < cutoff)).scalar_one())
 
     def _bounds(self, conn: Connection | _OwnConnection, cutoff: datetime,
@@ -139,7 +128,7 @@ class OldLogsRepository:
         after: int | None = None
         if self.db.is_sqlite:  # one writer at a time: nothing to overlap
             while True:
-                with self._transaction() as conn:
+                with self._run.transaction() as conn:
                     bounds = self._bounds(conn, cutoff, after, size)
                     if bounds is None:
                         return
@@ -194,7 +183,7 @@ class OldLogsRepository:
                             c.created_at < cutoff)
                      .returning(c.id))
         try:
-            with self._transaction() as conn:
+            with self._run.transaction() as conn:
                 if self.db.is_sqlite:
                     ids = conn.execute(statement).scalars().all()
                     rows, id_sum = len(ids), sum(ids)
@@ -214,7 +203,7 @@ class OldLogsRepository:
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = 0
-        with self._transaction() as conn:
+        with self._run.transaction() as conn:
             for start in range(0, len(ids), _IDS_PER_STATEMENT):
                 chunk = list(ids[start:start + _IDS_PER_STATEMENT])
                 result = conn.execute(delete(self.table).where(self.table.c.id.in_(chunk)))
