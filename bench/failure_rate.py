@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-from harness import PG_URL, best_of, opsctl_argv, psql_argv, report
+from harness import PG_URL, best_of, build_pg_table, opsctl_argv, psql_argv, report
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,24 +57,14 @@ FROM generate_series(1, :rows) AS g
 def build(rows: int) -> None:
     from sqlalchemy import create_engine, text
 
-    from opsctl.adapters.db.tables import source_indexes, source_table
-
+    seconds = build_pg_table(TABLE, FILL, {"rows": rows, "spread": SPREAD_S})
     engine = create_engine(PG_URL)
-    table = source_table(TABLE, {})
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-        conn.execute(text(FILL), {"rows": rows, "spread": SPREAD_S})
-        for index in source_indexes(table):
-            index.create(conn)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"VACUUM ANALYZE {TABLE}"))
+    with engine.connect() as conn:
         in_hour = conn.execute(text(
             f"SELECT count(*) FROM {TABLE} WHERE created_at >= now() - interval '60 minutes'"
         )).scalar_one()
     engine.dispose()
-    print(f"{rows:,} rows in {TABLE} built in {time.perf_counter() - started:.1f} s; "
+    print(f"{rows:,} rows in {TABLE} built in {seconds:.1f} s; "
           f"{in_hour:,} in the last 60 minutes")
 
 

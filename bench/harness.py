@@ -88,3 +88,27 @@ def psql_argv(url: str, sql: str) -> list[str]:
     """psql with the same database as a SQLAlchemy URL (driver suffix removed)."""
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     return ["psql", plain, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+
+
+def build_pg_table(table: str, fill_sql: str, params: dict[str, object]) -> float:
+    """(Re)create the source table on PostgreSQL, fill it with one INSERT ... SELECT, index
+    and analyse it; return the seconds it took."""
+    from sqlalchemy import create_engine, text
+
+    from opsctl.adapters.db.tables import source_indexes, source_table
+
+    engine = create_engine(PG_URL)
+    source = source_table(table, {})
+    started = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            source.drop(conn, checkfirst=True)
+            source.create(conn)
+            conn.execute(text(fill_sql), params)
+            for index in source_indexes(source):
+                index.create(conn)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started

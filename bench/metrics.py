@@ -31,7 +31,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import PG_URL, Measurement, best_of, measure, opsctl_argv, psql_argv, report
+from harness import (
+    PG_URL,
+    Measurement,
+    best_of,
+    build_pg_table,
+    measure,
+    opsctl_argv,
+    psql_argv,
+    report,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -118,23 +127,8 @@ def statements(url: str) -> list[str]:
 
 
 def build_postgres(rows: int) -> None:
-    from sqlalchemy import create_engine, text
-
-    from opsctl.adapters.db.tables import source_indexes, source_table
-
-    engine = create_engine(PG_URL)
-    table = source_table(TABLE, {})
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-        conn.execute(text(PG_FILL), {"rows": rows, "spread": SPREAD_S})
-        for index in source_indexes(table):
-            index.create(conn)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"VACUUM ANALYZE {TABLE}"))
-    engine.dispose()
-    print(f"{rows:,} rows in PostgreSQL {TABLE}, built in {time.perf_counter() - started:.1f} s")
+    seconds = build_pg_table(TABLE, PG_FILL, {"rows": rows, "spread": SPREAD_S})
+    print(f"{rows:,} rows in PostgreSQL {TABLE}, built in {seconds:.1f} s")
 
 
 def build_sqlite(path: Path, rows: int) -> None:
