@@ -30,8 +30,3 @@ class JobResult:
     def summary(self) -> dict[str, Any]:
         return {**self.fields, "state": self.state, "exit_code": int(self.exit_code)}
 
-
-def worst(*codes: ExitCode) -> ExitCode:
-    """The most severe of several Nagios-style codes (CRITICAL > WARNING > OK; UNKNOWN last)."""
-    order = [ExitCode.OK, ExitCode.WARNING, ExitCode.UNKNOWN, ExitCode.CRITICAL]
-    return max(codes, key=lambda code: order.index(code) if code in order else len(order))
