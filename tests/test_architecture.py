@@ -49,9 +49,15 @@ def test_adapters_never_reach_up_into_jobs_or_the_cli() -> None:
 
 
 @pytest.mark.parametrize("name", ["events.py", "runtime.py", "errors.py", "exit_codes.py",
-                                  "ports.py", "settings.py", "locations.py"])
+                                  "locations.py", "ports", "settings"])
 def test_core_modules_import_no_driver(name: str) -> None:
-    assert offending([PACKAGE / name], DRIVERS) == {}
+    path = PACKAGE / name
+    assert offending(sorted(path.rglob("*.py")) if path.is_dir() else [path], DRIVERS) == {}
+
+
+def test_ports_and_settings_never_reach_into_adapters_jobs_or_the_cli() -> None:
+    inner = ("opsctl.adapters", "opsctl.jobs", "opsctl.cli")
+    assert offending([*modules("ports"), *modules("settings")], inner) == {}
 
 
 def test_no_grab_bag_modules() -> None:

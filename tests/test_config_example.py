@@ -9,8 +9,8 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
-from opsctl.health_settings import CHECK_MODELS
 from opsctl.settings import Settings, load_settings
+from opsctl.settings.health import CHECK_MODELS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 HEADER = re.compile(r"^\s*(\[\[|\[)\s*([\w.]+)\s*\]\]?\s*(#.*)?$")

@@ -14,7 +14,6 @@ import pytest
 from opsctl import locations
 from opsctl.errors import ConfigError, UsageError
 from opsctl.exit_codes import ExitCode
-from opsctl.health_settings import HttpCheck, SqlCheck
 from opsctl.settings import (
     Settings,
     database_url,
@@ -23,6 +22,7 @@ from opsctl.settings import (
     secret_values,
     storage_root,
 )
+from opsctl.settings.health import HttpCheck, SqlCheck
 
 SECRET = "hunter2-s3cr3t"
 

@@ -23,7 +23,7 @@ from opsctl.errors import ConfigError, DependencyUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from opsctl.settings_sections import S3Settings
+    from opsctl.settings.data import S3Settings
 
 def endpoint_url(s3: S3Settings, environ: Mapping[str, str]) -> str | None:
     """``[s3] endpoint_url``, else the AWS variables botocore itself would honour."""

@@ -15,7 +15,7 @@ import pytest
 from opsctl.adapters.archive.s3 import S3Archive
 from opsctl.adapters.s3_client import make_s3_client
 from opsctl.errors import ArchiveUnavailable
-from opsctl.settings_sections import S3Settings
+from opsctl.settings.data import S3Settings
 
 pytestmark = pytest.mark.s3
 

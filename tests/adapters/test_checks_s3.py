@@ -6,7 +6,7 @@ import pytest
 
 from opsctl.adapters.checks.s3 import S3Probe
 from opsctl.ports import CheckFinding
-from opsctl.settings_sections import S3Settings
+from opsctl.settings.data import S3Settings
 
 pytestmark = pytest.mark.s3
 

@@ -10,8 +10,8 @@ from support import export_row, insert_exports
 from opsctl.adapters.checks.sql import SqlProbe
 from opsctl.adapters.db import migrations, tables
 from opsctl.adapters.db.database import Database
-from opsctl.health_settings import SqlCheck
 from opsctl.ports import CheckFinding
+from opsctl.settings.health import SqlCheck
 
 
 def seeded(url: str, processing: int = 3, completed: int = 2) -> str:

@@ -29,14 +29,31 @@ def closed_port() -> int:
 
 def test_ensure_schema_creates_every_table_once_and_is_idempotent(db_url: str) -> None:
     db = Database(db_url)
-    assert migrations.ensure_schema(db) == [1]
+    assert migrations.ensure_schema(db) == [1, 2]
     assert migrations.ensure_schema(db) == []
     with db.connect() as conn:
         names = set(inspect(conn).get_table_names())
         versions = conn.execute(select(tables.schema_version.c.version)).scalars().all()
     assert {"opsctl_runs", "opsctl_alert_state", "opsctl_metric_rollups",
-            "opsctl_schema_version"} <= names
-    assert versions == [1]
+            "opsctl_archive_objects", "opsctl_schema_version"} <= names
+    assert versions == [1, 2]
+
+
+def test_a_version_1_database_gains_the_archive_catalog(db_url: str) -> None:
+    db = Database(db_url)
+    with db.begin() as conn:
+        for table in tables.opsctl_metadata.sorted_tables:
+            if table is not tables.archive_objects:
+                table.create(conn)
+        conn.execute(tables.schema_version.insert().values(
+            version=1, applied_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    assert migrations.ensure_schema(db) == [2]
+    with db.connect() as conn:
+        assert inspect(conn).has_table("opsctl_archive_objects")
+        applied = dict(conn.execute(select(tables.schema_version.c.version,
+                                           tables.schema_version.c.applied_at)).all())
+    # The creation time of the tables stays that of version 1.
+    assert applied[1] == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_default_sqlite_file_and_directory_are_created(tmp_path: Path) -> None:
@@ -156,6 +173,6 @@ def test_concurrent_first_runs_create_the_schema_once(db_url: str) -> None:
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], outputs
     applied = sorted(out.strip() for out, _ in outputs)
-    assert applied == ["[1]", "[]", "[]", "[]"]
+    assert applied == ["[1, 2]", "[]", "[]", "[]"]
     with Database(db_url).connect() as conn:
-        assert conn.execute(select(tables.schema_version.c.version)).scalars().all() == [1]
+        assert conn.execute(select(tables.schema_version.c.version)).scalars().all() == [1, 2]

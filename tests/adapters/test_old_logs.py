@@ -18,7 +18,7 @@ from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.old_logs import OldLogsRepository
 from opsctl.adapters.db.tables import source_table
 from opsctl.errors import DatabaseUnavailable
-from opsctl.settings_sections import SourceColumns, SourceSettings
+from opsctl.settings.data import SourceColumns, SourceSettings
 
 CUTOFF = datetime(2026, 10, 1, tzinfo=UTC)
 OLD = CUTOFF - timedelta(days=3)

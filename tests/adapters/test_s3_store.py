@@ -16,7 +16,7 @@ from opsctl.adapters.s3_client import make_s3_client
 from opsctl.adapters.storage.s3 import S3FileStore
 from opsctl.errors import ConfigError, StorageUnavailable
 from opsctl.ports import ExpiredExport
-from opsctl.settings_sections import S3Settings
+from opsctl.settings.data import S3Settings
 
 pytestmark = pytest.mark.s3
 

@@ -92,7 +92,7 @@ def test_json_mode_stdout_carries_only_json_lines(opsctl: Cli) -> None:
 
 def test_db_init_is_idempotent(opsctl: Cli) -> None:
     first, second = opsctl("db", "init").one("db_init"), opsctl("db", "init").one("db_init")
-    assert first["applied_versions"] == [1] and second["applied_versions"] == []
+    assert first["applied_versions"] == [1, 2] and second["applied_versions"] == []
 
 
 def test_text_mode_writes_no_json(opsctl: Cli) -> None:
@@ -184,7 +184,7 @@ def test_dry_run_db_init_writes_nothing(opsctl: Cli, home: Path) -> None:
     assert result.exit_code == 0
     event = result.one("db_init")
     assert (event["state"], event["pending_versions"], event["applied_versions"]) == (
-        "dry_run", [1], [])
+        "dry_run", [1, 2], [])
     assert not any(p.is_file() for p in home.rglob("*"))
 
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from opsctl.health_settings import (
+from opsctl.ports import ConfiguredCheck, Probe
+from opsctl.settings.health import (
     DatabaseCheck,
     DiskCheck,
     FreshnessCheck,
@@ -20,7 +21,6 @@ from opsctl.health_settings import (
     SqlCheck,
     TcpCheck,
 )
-from opsctl.ports import ConfiguredCheck, Probe
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from opsctl.adapters.s3_client import make_s3_client
 from opsctl.ports import CheckFinding
-from opsctl.settings_sections import S3Settings
+from opsctl.settings.data import S3Settings
 
 _MISSING = {"404", "NoSuchBucket", "NotFound"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}

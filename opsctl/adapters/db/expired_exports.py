@@ -35,7 +35,7 @@ from opsctl.adapters.db.tables import source_table
 from opsctl.ports import ExpiredExport
 
 if TYPE_CHECKING:
-    from opsctl.settings_sections import SourceSettings
+    from opsctl.settings.data import SourceSettings
 
 EXPIRED = "expired"
 

@@ -22,7 +22,15 @@ def _v1(conn: Connection) -> None:
     tables.opsctl_metadata.create_all(conn, checkfirst=True)
 
 
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1}
+def _v2(conn: Connection) -> None:
+    # The archive catalog. On a fresh database v1 already made it (create_all above).
+    tables.archive_objects.create(conn, checkfirst=True)
+
+
+# A new step creates only what it adds, with checkfirst, so it is a no-op after v1 on a
+# fresh database. The time the schema was first created (the ``applied_at`` of version 1)
+# is the start of history for rules such as "overdue since the tables were created".
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 LATEST = max(STEPS)
 assert LATEST == tables.SCHEMA_VERSION
 

@@ -33,7 +33,7 @@ from opsctl.adapters.db.tables import source_table
 from opsctl.ports import LogBatch, LogTableStats
 
 if TYPE_CHECKING:
-    from opsctl.settings_sections import SourceSettings
+    from opsctl.settings.data import SourceSettings
 
 # Rows per statement when deleting an explicit list of ids (SQLite's variable limit).
 _IDS_PER_STATEMENT = 500

@@ -21,11 +21,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from opsctl.adapters.db.types import JsonDocument, UtcDateTime
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 opsctl_metadata = MetaData()
 
@@ -80,6 +81,31 @@ metric_rollups = Table(
     Column("computed_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("period", "window_start", "window_end",
                          name="pk_opsctl_metric_rollups"),
+)
+
+# One row per verified archive object, written in the transaction that deletes its rows: a
+# catalogued object always holds rows that are gone from the table. ``uri`` is the archive
+# root as configured (``file:///dir``, ``s3://bucket/prefix``), ``key`` the object's name
+# below it; ``logs verify`` and ``logs restore`` hold the objects they find against it.
+archive_objects = Table(
+    "opsctl_archive_objects",
+    opsctl_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("uri", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("source_table", Text, nullable=False),
+    Column("first_id", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("min_created_at", UtcDateTime, nullable=True),
+    Column("max_created_at", UtcDateTime, nullable=True),
+    Column("run_id", String(36), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("uri", "key", name="uq_opsctl_archive_objects_uri_key"),
+    Index("ix_opsctl_archive_objects_source_ids", "source_table", "first_id"),
 )
 
 SOURCE_COLUMNS = (

@@ -20,7 +20,7 @@ from opsctl.jobs.health_probe import CHECK_EVENT, JOB, SUMMARY, ProbeParams, sel
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
-    from opsctl.health_settings import HealthCheck
+    from opsctl.settings.health import HealthCheck
 
 app = typer.Typer(help="Probe the health of the export system.", no_args_is_help=True)
 

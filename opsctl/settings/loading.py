@@ -1,4 +1,5 @@
-"""The configuration: one TOML file, overridden by ``OPSCTL_<SECTION>__<KEY>``, then by flags.
+"""Loading the configuration: one TOML file, overridden by ``OPSCTL_<SECTION>__<KEY>``,
+then by flags.
 
 Every section forbids unknown keys, because a misspelt ``retention_day`` that silently
 falls back to the default is how a cleanup job deletes the wrong rows. Every failure
@@ -16,9 +17,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
@@ -26,169 +26,14 @@ from pydantic_settings import (
     EnvSettingsSource,
     InitSettingsSource,
     PydanticBaseSettingsSource,
-    SettingsConfigDict,
     SettingsError,
 )
 
 from opsctl import locations
 from opsctl.errors import ConfigError, OpsctlError, UsageError
-from opsctl.health_settings import CHECK_MODELS, HealthSettings
-from opsctl.settings_sections import (
-    AlertsSettings,
-    DatabaseSettings,
-    FailureRateSettings,
-    FilesSettings,
-    InvalidKey,
-    LogsSettings,
-    MetricsSettings,
-    RunsSettings,
-    S3Settings,
-    SourceSettings,
-    StorageSettings,
-)
-
-
-class Settings(BaseSettings):
-    """The effective configuration. Build it with :func:`load_settings`."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="OPSCTL_", env_nested_delimiter="__", case_sensitive=False, extra="forbid"
-    )
-
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    source: SourceSettings = Field(default_factory=SourceSettings)
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    failure_rate: FailureRateSettings = Field(default_factory=FailureRateSettings)
-    files: FilesSettings = Field(default_factory=FilesSettings)
-    logs: LogsSettings = Field(default_factory=LogsSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-    health: HealthSettings = Field(default_factory=HealthSettings)
-    runs: RunsSettings = Field(default_factory=RunsSettings)
-
-    # Only the variables the default locations depend on, never the whole environment.
-    _location_env: dict[str, str] | None = PrivateAttr(default=None)
-    _config_file: Path | None = PrivateAttr(default=None)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # No .env file and no secrets dir: one file and the environment are the whole story.
-        return init_settings, env_settings
-
-    @property
-    def config_file(self) -> Path | None:
-        """The TOML file these settings were read from, if any."""
-        return self._config_file
-
-
-def _locations_env(settings: Settings, environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    if environ is not None:
-        return environ
-    recorded = settings._location_env
-    return recorded if recorded is not None else os.environ
-
-
-def database_url(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
-    """The URL to connect with: SQLite default filled in, password injected, psycopg chosen.
-
-    ``environ`` defaults to the environment the settings were loaded from.
-    """
-    configured = settings.database.url
-    if configured is None:
-        return locations.default_database_url(_locations_env(settings, environ))
-    url = configured.get_secret_value()
-    scheme, sep, rest = url.partition("://")
-    if scheme.lower() in ("postgres", "postgresql"):
-        url = f"postgresql+psycopg{sep}{rest}"
-    if settings.database.password is not None:
-        url = _set_password(url, quote(settings.database.password.get_secret_value(), safe=""))
-    return url
-
-
-def storage_root(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
-    """The local storage root, defaulting under the XDG data directory; ``~`` expanded."""
-    env = _locations_env(settings, environ)
-    root = settings.storage.root
-    if root is None:
-        return locations.default_storage_root(env)
-    if root.parts and root.parts[0] == "~":
-        home = env.get("HOME")
-        return (Path(home) if home else Path.home()).joinpath(*root.parts[1:])
-    return root
-
-
-def _set_password(url: str, password: str) -> str:
-    # String surgery rather than urlsplit().geturl(), which rewrites sqlite:////abs paths.
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    user = netloc.rpartition("@")[0].partition(":")[0]
-    return f"{scheme}{sep}{user}:{password}@{netloc.rpartition('@')[2]}{slash}{tail}"
-
-
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
-
-
-def _mask_url(url: str) -> str:
-    if urlsplit(url).password is not None:
-        url = _set_password(url, "***")
-    return _QUERY_PASSWORD.sub(r"\1***", url)
-
-
-def _url_passwords(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
-    if parts.password:
-        found += [parts.password, unquote(parts.password)]
-    return found
-
-
-def redacted(settings: Settings) -> dict[str, Any]:
-    """The effective configuration for ``config show``: defaults resolved, secrets masked."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return "***"
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    data: dict[str, Any] = plain(settings.model_dump())
-    data["database"]["url"] = _mask_url(database_url(settings))
-    data["storage"]["root"] = str(storage_root(settings))
-    return data
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret's plain value, longest first, for the event emitter to scrub."""
-    found: list[str] = []
-    if settings.database.url is not None:
-        found += _url_passwords(settings.database.url.get_secret_value())
-    for secret in (
-        settings.database.password,
-        settings.s3.access_key_id,
-        settings.s3.secret_access_key,
-        settings.alerts.webhook_url,
-        *(getattr(check, "url", None) for check in settings.health.checks),
-    ):
-        if isinstance(secret, SecretStr):
-            found.append(secret.get_secret_value())
-    if settings.database.password is not None:
-        # As it appears once injected into the URL.
-        found.append(quote(settings.database.password.get_secret_value(), safe=""))
-    return sorted({value for value in found if value}, key=lambda value: (-len(value), value))
-
+from opsctl.settings.fields import InvalidKey
+from opsctl.settings.health import CHECK_MODELS
+from opsctl.settings.model import Settings
 
 # --- loading -------------------------------------------------------------------------------
 

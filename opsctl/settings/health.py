@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from opsctl.domain.durations import parse_duration
-from opsctl.settings_sections import DurationText, HttpUrlSecret, InvalidKey
+from opsctl.settings.fields import DurationText, HttpUrlSecret, InvalidKey
 
 JobName = Literal[
     "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe"

@@ -1,0 +1,77 @@
+"""The small interfaces jobs talk to; adapters implement them, tests fake them in memory.
+
+Each port is a few methods wide on purpose: a job that needs more is asking the adapter to
+carry domain logic that belongs in the job. One module per job family; every name is also
+importable from ``opsctl.ports``.
+"""
+
+from opsctl.ports.alerts import (
+    AlertState,
+    AlertStateStore,
+    Delivery,
+    ErrorTypeCount,
+    FailureCounts,
+    Notifier,
+    OutcomeCounts,
+)
+from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
+from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
+from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
+from opsctl.ports.logs import (
+    ArchivedObject,
+    LogArchive,
+    LogBatch,
+    LogStatsSource,
+    LogTableStats,
+    OldLogs,
+)
+from opsctl.ports.metrics import (
+    FormatAggregate,
+    MetricRollup,
+    MetricsSource,
+    RollupStore,
+    WindowAggregate,
+)
+from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
+from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
+
+__all__ = [
+    "AlertState",
+    "AlertStateStore",
+    "ArchivedObject",
+    "CheckFinding",
+    "CheckState",
+    "ConfiguredCheck",
+    "Delivery",
+    "ErrorTypeCount",
+    "ExpiredExport",
+    "ExpiredExports",
+    "ExportFileWriter",
+    "ExportRow",
+    "ExportRowSink",
+    "ExportTableSeeder",
+    "FailureCounts",
+    "FileOutcome",
+    "FileStore",
+    "FormatAggregate",
+    "JobRunTotals",
+    "LogArchive",
+    "LogBatch",
+    "LogStatsSource",
+    "LogTableStats",
+    "MetricRollup",
+    "MetricsSource",
+    "NoProgress",
+    "Notifier",
+    "OldLogs",
+    "OutcomeCounts",
+    "Probe",
+    "Progress",
+    "ProgressFactory",
+    "RollupStore",
+    "RunBookkeeping",
+    "RunHistory",
+    "RunRecord",
+    "WindowAggregate",
+    "no_progress",
+]
