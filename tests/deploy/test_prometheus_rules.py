@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def longest_interval(expression: str, start: datetime, days: int) -> timedelta:
         if day.month in values(month, 1, 12) and day.day in values(dom, 1, 31):
             fires += [day.replace(hour=h, minute=m)
                       for h in values(hour, 0, 23) for m in values(minute, 0, 59)]
-    return max(later - earlier for earlier, later in zip(fires, fires[1:], strict=False))
+    return max(later - earlier for earlier, later in pairwise(fires))
 
 
 def test_not_succeeding_thresholds_are_the_default_schedule_plus_grace() -> None:
