@@ -6,6 +6,7 @@ Adapters translate foreign exceptions (driver, SDK, HTTP client) into these with
     OpsctlError
     ├── UsageError              64  bad value on the command line
     ├── ConfigError             78  invalid configuration (names the key)
+    │   └── SourceSchemaError       the source table or a column of it is missing
     ├── LockHeld                75  the same job is already running
     ├── Interrupted         130/143 SIGINT or SIGTERM
     └── DependencyUnavailable    3  could not do or judge the work
@@ -84,3 +85,13 @@ class ArchiveUnavailable(DependencyUnavailable):
 
 class OperationTimeout(DependencyUnavailable):
     kind = "timeout"
+
+
+class SourceSchemaError(ConfigError):
+    """The configured source table, or one of its columns, is not in the database.
+
+    The database answered, so this is no outage (3) but a ``[source] table`` /
+    ``[source.columns]`` problem (78), and the run is recorded in history like any failure.
+    """
+
+    kind = "source_missing"

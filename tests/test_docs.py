@@ -17,14 +17,14 @@ CRONTAB = (ROOT / "crontab.example").read_text()
 COMMANDS = [
     "metrics aggregate", "failure-rate check", "files cleanup", "logs stats", "logs cleanup",
     "health probe", "runs list", "runs stats", "db init", "demo seed", "config show",
-    "config validate",
+    "config validate", "metrics report",
 ]
 EVENT_TYPES = [
     "aggregated_metrics", "metrics_threshold_warning", "failure_rate_check",
     "export_failure_alert", "export_failure_resolved", "export_file_cleanup_error",
     "export_file_cleanup_complete", "export_log_cleanup_stats", "export_log_archive_written",
     "export_log_cleanup_complete", "health_check", "health_probe", "job_skipped", "error",
-    "job_run_stats", "job_run_stats_summary",
+    "job_run_stats", "job_run_stats_summary", "metrics_report",
 ]
 
 

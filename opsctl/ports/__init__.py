@@ -34,6 +34,7 @@ from opsctl.ports.metrics import (
 )
 from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
 from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
+from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 
 __all__ = [
     "AlertState",
@@ -60,11 +61,13 @@ __all__ = [
     "LogStatsSource",
     "LogTableStats",
     "MetricRollup",
+    "MetricSeriesSource",
     "MetricsSource",
     "NoProgress",
     "Notifier",
     "OldLogs",
     "OutcomeCounts",
+    "PeriodTotals",
     "Probe",
     "Progress",
     "ProgressFactory",

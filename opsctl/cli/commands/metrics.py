@@ -12,6 +12,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
@@ -19,9 +20,10 @@ from opsctl.domain.durations import parse_duration
 from opsctl.domain.units import human_bytes, human_count, human_ms, human_percent
 from opsctl.domain.windows import parse_timestamp
 from opsctl.errors import OpsctlError, UsageError
-from opsctl.jobs import metrics_aggregate
+from opsctl.jobs import metrics_aggregate, metrics_report
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.metrics_aggregate import JOB, SUMMARY_TYPE, AggregateParams, MetricsPorts
+from opsctl.jobs.metrics_report import ReportParams
 from opsctl.jobs.result import JobResult
 
 app = typer.Typer(help="Aggregate export metrics.", no_args_is_help=True)
@@ -128,6 +130,109 @@ def _params(
         warn_exports_per_hour=config.warn_exports_per_hour,
     )
     return params
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DUR",
+                     help="How far back, e.g. 24h, 30d. (default: 24h hourly, 30d daily)"),
+    ] = None,
+    period: Annotated[
+        PeriodChoice | None,
+        typer.Option("--period", help="One point per UTC hour or day. "
+                     "(default: metrics.period, hourly)"),
+    ] = None,
+) -> None:
+    """Volume, failure rate and p95 duration per period, as charts; read-only, exit 0.
+
+    Stored rollups (metrics aggregate --store) are used where they exist, the other periods
+    are computed from the export table.
+    """
+    session = Session.of(ctx)
+    try:
+        params = _report_params(session, since, period)
+    except OpsctlError as exc:
+        report_error(session.env, exc, job=metrics_report.JOB)
+        return
+
+    def work(job_ctx: JobContext) -> JobResult:
+        from opsctl.adapters.db.metric_series import DbMetricSeries
+
+        source = session.settings.source
+        series = DbMetricSeries(session.database(read_only=True), source.table,
+                                source.columns.model_dump())
+        return metrics_report.run(job_ctx, series, params)
+
+    # Read-only like a dry run: no schema, no lock, no run record, READ ONLY transactions.
+    session.run_job(metrics_report.JOB, metrics_report.SUMMARY_TYPE, work, dry_run=True)
+
+
+def _report_params(
+    session: Session, since: str | None, period: PeriodChoice | None
+) -> ReportParams:
+    try:
+        length = parse_duration(since) if since is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    flags = ReportParams(period=period.value if period is not None else "hourly", since=length)
+    metrics_report.span_for(flags, session.runtime.clock())  # a bad span is 64 before config
+    settings = session.settings
+    return replace(flags, period=period.value if period is not None else settings.metrics.period,
+                   failure_rate_threshold=settings.failure_rate.threshold)
+
+
+@render.register(metrics_report.SUMMARY_TYPE)
+def _render_report(out: Console, result: JobResult) -> None:
+    from opsctl.cli.charts import Chart, fold
+
+    f = result.fields
+    series: list[dict[str, Any]] = f["series"]
+    out.print(Text(f"{f['period']} metrics, {f['periods']} periods: "
+                   f"{_stamp(f['window_start'])} → {_stamp(f['window_end'])} UTC"))
+    first = _stamp(series[0]["window_start"])[5:] if series else ""
+    last = _stamp(series[-1]["window_start"])[5:] if series else ""
+    unit = "hour" if f["period"] == "hourly" else "day"
+    threshold = f["failure_rate_threshold"]
+    charts = [
+        Chart(f"exports per {unit}", [float(p["total"]) for p in series],
+              lambda v: human_count(round(v)), first=first, last=last),
+        Chart(f"failure rate (threshold {human_percent(threshold)} ╌)",
+              [p["failure_rate"] for p in series], _short_percent, threshold=threshold,
+              first=first, last=last),
+        Chart("p95 duration of completed exports", [p["p95_duration_ms"] for p in series],
+              human_ms, first=first, last=last),
+    ]
+    axis = max(chart.axis_width() for chart in charts)
+    _, per_column = fold([None] * len(series), Chart.plot_width(out.width, axis))
+    if per_column > 1:
+        out.print(Text(f"one column = {per_column} periods, the highest shown", style="dim"))
+    for chart in charts:
+        for line in chart.lines(out.width, axis):
+            out.print(line, crop=True, overflow="crop", no_wrap=True)
+    busiest = max(series, key=lambda p: p["total"], default=None)
+    above = sum(1 for p in series if (p["failure_rate"] or 0) > threshold)
+    summary = Text(f"{human_count(f['total'])} exports, {human_count(f['failed'])} failed "
+                   f"({human_percent(f['failure_rate'])})")
+    if busiest and busiest["total"]:
+        summary.append(f"; busiest {_stamp(busiest['window_start'])[5:]} with "
+                       f"{human_count(busiest['total'])}")
+    out.print(summary)
+    out.print(Text(f"{above} of {len(series)} periods above the failure-rate threshold",
+                   style="red" if above else ""))
+    out.print(Text(f"{f['stored_periods']} periods from stored rollups, "
+                   f"{f['computed_periods']} computed now", style="dim"))
+
+
+def _short_percent(ratio: float) -> str:
+    return f"{ratio * 100:.0f} %" if ratio >= 0.1 else f"{ratio * 100:.1f} %"
+
+
+def _stamp(stamp: str) -> str:
+    """``2026-11-23T12:00:00.000Z`` as ``2026-11-23 12:00`` for people."""
+    return stamp[:16].replace("T", " ")
 
 
 @render.register(SUMMARY_TYPE)
