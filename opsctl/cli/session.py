@@ -26,6 +26,8 @@ from opsctl.runtime import Runtime, resolve_output, wants_color
 
 if TYPE_CHECKING:
     from opsctl.adapters.db.database import Database
+    from opsctl.cli.nagios import NagiosView
+    from opsctl.jobs.runner import JobOutcome
     from opsctl.settings import Settings
 
 
@@ -64,6 +66,8 @@ class Session:
         self.config_path = config_path
         self._db: Database | None = None
         self.diagnostics_redactor = Redactor()
+        # Set by ``--format nagios``: the invocation prints one plugin status line instead.
+        self.view: NagiosView | None = None
 
     @classmethod
     def start(
@@ -130,6 +134,14 @@ class Session:
     def finish(self, code: int) -> None:
         self.env.exit_code = ExitCode(code)
 
+    def render(self, outcome: JobOutcome, redactor: Redactor) -> None:
+        from opsctl.cli import render
+
+        if self.view is not None:
+            self.view.show(self.runtime, outcome, redactor.text)
+        else:
+            render.outcome(self.runtime, outcome)
+
     def run_job(
         self,
         job: str,
@@ -159,7 +171,7 @@ class Session:
         ctx = JobContext(job, self.runtime, emitter, dry_run=dry,
                          progress=render.progress_factory(self.runtime))
         outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx))
-        render.outcome(self.runtime, outcome)
+        self.render(outcome, emitter.redactor)
         if self._db is not None:
             self._db.dispose()
         self.finish(outcome.exit_code)
@@ -182,7 +194,9 @@ def report_error(
     exit_code = code or exc.exit_code
     emitter = Emitter(runtime, job, secrets)
     message = emitter.redactor.text(exc.message)
-    if runtime.output == "json":
+    if session is not None and session.view is not None:
+        runtime.stdout.write(session.view.error_line(exit_code, exc.kind, message) + "\n")
+    elif runtime.output == "json":
         emitter.emit("error", message, level="error",
                      error={"kind": exc.kind, "message": message}, exit_code=int(exit_code))
     else:
@@ -194,12 +208,11 @@ def report_error(
 def emit_result(session: Session, result: JobResult, job: str | None = None) -> None:
     """Report a command that is not a scheduled job (config, db init): same shapes, no
     history, no lock."""
-    from opsctl.cli import render
     from opsctl.jobs.runner import JobOutcome
 
     emitter = session.emitter(job)
     emitter.emit(result.summary_type, result.message, level=result.level, **result.summary())
-    render.outcome(session.runtime, JobOutcome(result.exit_code, result=result))
+    session.render(JobOutcome(result.exit_code, result=result), emitter.redactor)
     session.finish(result.exit_code)
 
 

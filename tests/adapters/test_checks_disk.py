@@ -32,6 +32,7 @@ def test_well_above_the_minimum_is_ok(tmp_path: Path, free: float) -> None:
     assert finding.detail["path"] == str(tmp_path)
     assert finding.detail["free_percent"] == pytest.approx(free, abs=0.5)
     assert finding.detail["min_free_percent"] == free - 7
+    assert finding.detail["warning_free_percent"] == free - 2
 
 
 def test_within_five_points_above_the_minimum_is_a_warning(tmp_path: Path, free: float) -> None:

@@ -75,7 +75,8 @@ def test_a_job_that_never_succeeded_is_critical(db_url: str) -> None:
               ("files.cleanup", timedelta(minutes=1), 0))
 
     assert fresh(db_url) == CheckFinding(
-        "critical", "never_run", "metrics.aggregate has no successful run in the history")
+        "critical", "never_run", "metrics.aggregate has no successful run in the history",
+        {"job": "metrics.aggregate", "max_age_s": 7200.0})
 
 
 def test_no_history_table_at_all_is_never_run_not_an_error(db_url: str) -> None:

@@ -59,7 +59,7 @@ def test_slower_than_max_latency_is_a_warning(http_server: HttpServer) -> None:
     assert (finding.state, finding.error_kind) == ("warning", "slow")
     assert finding.error_message is not None
     assert finding.error_message.endswith("ms (max_latency_ms 100)")
-    assert finding.detail == {"http_status": 200}
+    assert finding.detail == {"http_status": 200, "max_latency_ms": 100}
 
 
 def test_a_server_that_hangs_beyond_the_timeout_is_a_timeout(http_server: HttpServer) -> None:

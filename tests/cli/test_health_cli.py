@@ -381,14 +381,16 @@ def test_nagios_format_prints_one_plugin_line_with_perfdata_even_in_json_mode(
 ) -> None:
     http_server.status = 503
     cfg = config(tmp_path, 'name = "db"\nkind = "database"',
-                 f'name = "api gw"\nkind = "http"\nurl = "{http_server.url}"\ncritical = false')
+                 f'name = "api gw"\nkind = "http"\nurl = "{http_server.url}"\ncritical = false\n'
+                 "max_latency_ms = 5000")
 
     result = sqlite_cli("--output", "json", "--config", cfg, "health", "probe",
                         "--format", "nagios", output=None)
 
     assert result.exit_code == 1
-    assert re.fullmatch(r"WARNING - 1 of 2 checks failed: api gw warning \(status\) "
-                        r"\| db=\d+ms;;; 'api gw'=\d+ms;;;\n", result.stdout)
+    assert re.fullmatch(r"OPSCTL HEALTH WARNING - 1 of 2 checks failed: api gw warning \(status\) "
+                        r"\| 'db_latency'=\d+ms;;;0 'api gw_latency'=\d+ms;;5000;0\n",
+                        result.stdout)
 
 
 def test_nagios_ok_line(sqlite_cli: Cli, sqlite_url: str) -> None:
@@ -397,4 +399,44 @@ def test_nagios_ok_line(sqlite_cli: Cli, sqlite_url: str) -> None:
     result = probe(sqlite_cli, None, "--format", "nagios", output=None)
 
     assert result.exit_code == 0
-    assert re.fullmatch(r"OK - 1 checks \| database=\d+ms;;;\n", result.stdout)
+    assert re.fullmatch(r"OPSCTL HEALTH OK - 1 checks ok \| 'database_latency'=\d+ms;;;0\n",
+                        result.stdout)
+
+
+def test_nagios_perfdata_carries_each_checks_value_with_its_levels(
+    sqlite_cli: Cli, sqlite_url: str, tmp_path: Path
+) -> None:
+    fresh_database(sqlite_url)
+    cfg = config(
+        tmp_path,
+        f'name = "disk"\nkind = "disk"\npath = "{tmp_path}"\nmin_free_percent = 0',
+        'name = "queue"\nkind = "sql"\nquery = "SELECT 42"\nwarning = 40\ncritical = 100',
+        'name = "low"\nkind = "sql"\nquery = "SELECT 3"\nwarning = 10\ncritical = 5\n',
+        'name = "fresh"\nkind = "freshness"\njob = "files.cleanup"\nmax_age = "1h"\n'
+        "critical = false",
+    )
+
+    result = probe(sqlite_cli, cfg, "--format", "nagios", output=None)
+
+    assert result.exit_code == 2, result.stdout
+    line = result.stdout
+    assert line.count("\n") == 1 and line.startswith("OPSCTL HEALTH CRITICAL - 3 of 4 checks "
+                                                      "failed: queue warning (threshold), low "
+                                                      "critical (threshold), fresh warning "
+                                                      "(never_run) | ")
+    assert re.search(r" 'disk_free'=\d+(\.\d+)?%;5:;0:;0;100 ", line)
+    assert " 'queue_value'=42;40;100 " in line
+    assert " 'low_value'=3;10:;5: " in line
+    assert line.endswith(" 'fresh_age'=U;;3600;0\n")
+
+
+def test_nagios_error_is_one_unknown_line_on_stdout(home: Path, tmp_path: Path) -> None:
+    cli = Cli(isolated_env(home, f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/x"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[health]\ntimeout_s = -1\n")
+
+    result = cli("--config", str(bad), "health", "probe", "--format", "nagios", output=None)
+
+    assert result.exit_code == 78
+    assert result.stdout.startswith("OPSCTL HEALTH UNKNOWN - config: health.timeout_s: ")
+    assert result.stdout.count("\n") == 1

@@ -31,7 +31,8 @@ class DiskProbe:
         free_percent = 100.0 * usage.free / usage.total if usage.total else 0.0
         detail = {"path": str(self.path), "free_percent": round(free_percent, 2),
                   "free_bytes": usage.free, "total_bytes": usage.total,
-                  "min_free_percent": self.min_free_percent}
+                  "min_free_percent": self.min_free_percent,
+                  "warning_free_percent": self.min_free_percent + WARNING_MARGIN_PERCENT}
         shown = f"{free_percent:.1f}% free at {self.path}"
         if free_percent < self.min_free_percent:
             return CheckFinding("critical", "threshold",

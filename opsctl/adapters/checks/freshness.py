@@ -71,4 +71,5 @@ class FreshnessProbe:
 
     def _never(self) -> CheckFinding:
         return CheckFinding("critical", "never_run",
-                            f"{self.job} has no successful run in the history")
+                            f"{self.job} has no successful run in the history",
+                            {"job": self.job, "max_age_s": self.max_age.total_seconds()})

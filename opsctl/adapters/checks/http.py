@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 # httpx imports its transport (httpcore, ~0.3 s) on the first Client(). Importing it here,
 # while the probe is being built, keeps that out of the checks, where every http check
@@ -42,7 +43,9 @@ class HttpProbe:
             kind, message = _transport_failure(exc)
             return CheckFinding("critical", kind, message)
         latency_ms = (time.monotonic() - began) * 1000
-        detail = {"http_status": response.status_code}
+        detail: dict[str, Any] = {"http_status": response.status_code}
+        if self.max_latency_ms is not None:
+            detail["max_latency_ms"] = self.max_latency_ms
         if not self._status_ok(response.status_code):
             expected = (", ".join(map(str, self.expect_status)) if self.expect_status
                         else "2xx or 3xx")

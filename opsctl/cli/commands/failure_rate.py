@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from opsctl.cli import render
+from opsctl.cli import nagios, render
+from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.durations import parse_duration
+from opsctl.domain.nagios import Perf, number, status_line
 from opsctl.domain.units import human_count, human_percent
 from opsctl.errors import OpsctlError, UsageError
 from opsctl.jobs import failure_rate_check
@@ -53,10 +55,13 @@ def check(
         "--dry-run",
         help="Compute and report only: no notification, no alert state, no run record.")
     ] = False,
+    format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
+    ] = ReportFormat.events,
 ) -> None:
     """Check failed / (completed + failed) over the window ending now; exit 0 ok, 1 warning,
     2 alert. Notifies alerts.webhook_url with a cooldown, and once when the alert clears."""
     session = Session.of(ctx)
+    nagios.use(session, format_, "FAILURE_RATE", nagios_line)
     try:
         params = _params(session, window, threshold, warning, min_samples)
     except OpsctlError as exc:
@@ -180,3 +185,14 @@ def _alert_text(f: dict[str, Any]) -> str:
 def _when(stamp: str) -> str:
     """``2026-11-23T12:10:34.699Z`` as ``2026-11-23 12:10:34`` for people."""
     return stamp[:19].replace("T", " ")
+
+
+def nagios_line(result: JobResult) -> str:
+    """The failure ratio against its warning and alert levels, and the counts behind it."""
+    f = result.fields
+    return status_line("FAILURE_RATE", result.exit_code, result.message, [
+        Perf("failure_ratio", f["failure_rate"], warn=number(f["warning"]),
+             crit=number(f["threshold"]), min=0, max=1),
+        Perf("exports_finished", f["total"], min=0),
+        Perf("exports_failed", f["failed"], min=0),
+    ])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import render
+from opsctl.cli import nagios, render
+from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, report_error
+from opsctl.domain.nagios import Perf, above, below, status_line
 from opsctl.domain.units import human_ms
 from opsctl.errors import OpsctlError
 from opsctl.jobs import health_probe
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
     from opsctl.settings.health import HealthCheck
 
 app = typer.Typer(help="Probe the health of the export system.", no_args_is_help=True)
-
-
-class ProbeFormat(StrEnum):
-    events = "events"
-    nagios = "nagios"
 
 
 def _positive(value: float | None) -> float | None:
@@ -46,36 +42,27 @@ def probe(
         "--timeout", metavar="S", callback=_positive,
         help="Deadline of the whole probe in seconds; a check still running then is "
         "reported as timed out. [default: health.timeout_s, 10]")] = None,
-    format_: Annotated[ProbeFormat, typer.Option(
-        "--format",
-        help="events: what --output says (JSON lines or a table); nagios: one "
-        "monitoring-plugins status line with perfdata, whatever --output says.")
-    ] = ProbeFormat.events,
+    format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
+    ] = ReportFormat.events,
 ) -> None:
     """Run the [[health.checks]] in parallel; exit 0 healthy, 1 degraded, 2 unhealthy.
 
     With no checks configured: the database, and the export storage when there is one.
     """
     session = Session.of(ctx)
+    nagios.use(session, format_, "HEALTH", nagios_line)
     try:
         checks, deadline = _plan(session, check or [], timeout)
     except OpsctlError as exc:
         report_error(session.env, exc, job=JOB)
         return
-    nagios = format_ is ProbeFormat.nagios
-    if nagios:
-        # A monitoring plugin's stdout is its status line, whatever --output says.
-        session.runtime.output, session.runtime.color = "text", False
 
     def work(job_ctx: JobContext) -> JobResult:
         from opsctl.adapters.checks import catalog
 
         configured = catalog.build(checks, session.settings, session.runtime.env,
                                    session.runtime.clock, dry_run=job_ctx.dry_run)
-        result = health_probe.run(job_ctx, configured, ProbeParams(timeout_s=deadline))
-        if nagios:
-            result.extra["view"] = "nagios"
-        return result
+        return health_probe.run(job_ctx, configured, ProbeParams(timeout_s=deadline))
 
     session.run_job(JOB, SUMMARY, work, bookkeeping_optional=True)
 
@@ -93,10 +80,6 @@ def _plan(
 @render.register(SUMMARY, absorbs=(CHECK_EVENT,))
 def _render_probe(out: Console, result: JobResult) -> None:
     rows: list[dict[str, Any]] | None = result.extra.get("checks")
-    if result.extra.get("view") == "nagios":
-        out.print(nagios_line(result), markup=False, highlight=False, crop=False,
-                  soft_wrap=True)
-        return
     if rows is None:  # interrupted before any check reported
         render.key_values(out, result)
         return
@@ -119,12 +102,13 @@ def _render_probe(out: Console, result: JobResult) -> None:
               f"in {human_ms(f['duration_ms'])}")
 
 
-_NAGIOS_STATES = {"healthy": "OK", "degraded": "WARNING", "unhealthy": "CRITICAL"}
-
-
 def nagios_line(result: JobResult) -> str:
-    """``OK - 4 checks | db=3ms;;; api=12ms;;;``: the monitoring-plugins output format."""
-    status = _NAGIOS_STATES.get(result.state, "UNKNOWN")
+    """``OPSCTL HEALTH OK - 2 checks | 'db_latency'=3ms;;;0 'disk_free'=41.2%;15:;10:;0;100``.
+
+    Each check gives its latency and, where its kind measures something, that value with
+    the check's own levels: what a graph should show is the disk filling up, the queue
+    growing or the job's last success ageing, not only how fast the answer came.
+    """
     rows: list[dict[str, Any]] = result.extra.get("checks") or []
     failed = [row for row in rows if row["state"] != "ok"]
     if not rows:
@@ -134,13 +118,25 @@ def nagios_line(result: JobResult) -> str:
                             for row in failed)
         text = f"{len(failed)} of {len(rows)} checks failed: {reasons}"
     else:
-        text = f"{len(rows)} checks"
-    perfdata = " ".join(f"{_perf_label(row['check'])}={row['latency_ms']}ms;;;" for row in rows)
-    line = f"{status} - {text}".replace("|", "/")
-    return f"{line} | {perfdata}" if perfdata else line
+        text = f"{len(rows)} checks ok"
+    perfdata = [item for row in rows for item in _check_perfdata(row)]
+    return status_line("HEALTH", result.exit_code, text, perfdata)
 
 
-def _perf_label(name: str) -> str:
-    # Plugin guidelines: labels may not contain = or '; quote those with spaces.
-    label = name.replace("=", "_").replace("'", "_")
-    return f"'{label}'" if any(c.isspace() for c in label) else label
+def _check_perfdata(row: dict[str, Any]) -> list[Perf]:
+    name, detail = row["check"], row.get("detail") or {}
+    items = [Perf(f"{name}_latency", row["latency_ms"], "ms",
+                  crit=above(detail.get("max_latency_ms")), min=0)]
+    if row["kind"] == "disk":
+        items.append(Perf(f"{name}_free", detail.get("free_percent"), "%",
+                          warn=below(detail.get("warning_free_percent")),
+                          crit=below(detail.get("min_free_percent")), min=0, max=100))
+    elif row["kind"] == "sql":
+        warn, crit = detail.get("warning"), detail.get("critical")
+        bound = below if (warn is not None and crit is not None and crit < warn) else above
+        items.append(Perf(f"{name}_value", detail.get("value"), warn=bound(warn),
+                          crit=bound(crit)))
+    elif row["kind"] == "freshness":
+        items.append(Perf(f"{name}_age", detail.get("age_s"), "s",
+                          crit=above(detail.get("max_age_s")), min=0))
+    return items

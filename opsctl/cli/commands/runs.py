@@ -17,9 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import render
+from opsctl.cli import nagios, render
+from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, guarded
 from opsctl.domain.durations import parse_duration
+from opsctl.domain.nagios import Perf, above, below, status_line
 from opsctl.domain.units import MISSING, human_ms, human_percent
 from opsctl.events import Emitter
 from opsctl.jobs import runs_list, runs_stats
@@ -75,9 +77,12 @@ def stats(
     window: Annotated[timedelta | None, typer.Option(
         "--window", metavar="DUR", parser=_duration,
         help="Look back this far (default: [runs] window, 7d).")] = None,
+    format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
+    ] = ReportFormat.events,
 ) -> None:
     """Per job: runs, success rate, durations, last run, failure streak; exit 2 on alert."""
     session = Session.of(ctx)
+    nagios.use(session, format_, "RUNS_STATS", nagios_line)
 
     def action() -> JobResult:
         config = session.settings.runs
@@ -178,3 +183,34 @@ def _age(now: datetime, moment: datetime | None) -> str:
     if moment is None:
         return MISSING
     return human_ms(max(0.0, (now - moment).total_seconds() * 1000))
+
+
+def nagios_line(result: JobResult) -> str:
+    """Jobs in alert and why; per job the numbers its alert rules judge, with their levels,
+    and the age of its last success (the graph that shows a job that stopped running)."""
+    rules: runs_stats.AlertRules = result.extra["rules"]
+    now: datetime = result.fields["window_end"]
+    text = result.message
+    broken = [f"{row['job']}: " + ", ".join(runs_stats.describe(reason, row, rules)
+                                           for reason in row["reasons"])
+              for row in result.extra["jobs"] if row["reasons"]]
+    if broken:
+        text += " (" + "; ".join(broken) + ")"
+    perfdata = [Perf("jobs_in_alert", result.fields["jobs_in_alert"], crit=above(0), min=0)]
+    for row in result.extra["jobs"]:
+        job = row["job"]
+        last_ok = row["last_success_at"]
+        avg = row["avg_duration_ms"]
+        perfdata += [
+            Perf(f"{job}_runs", row["runs"], min=0),
+            Perf(f"{job}_success_ratio", row["success_rate"],
+                 crit=below(1 - rules.failure_rate), min=0, max=1),
+            Perf(f"{job}_consecutive_failures", row["consecutive_failures"],
+                 crit=above(rules.consecutive_failures - 1), min=0),
+            Perf(f"{job}_avg_duration", None if avg is None else avg / 1000, "s",
+                 crit=above(rules.max_avg_duration.total_seconds()), min=0),
+            Perf(f"{job}_last_success_age",
+                 None if last_ok is None else round((now - last_ok).total_seconds()), "s",
+                 min=0),
+        ]
+    return status_line("RUNS_STATS", result.exit_code, text, perfdata)
