@@ -3,6 +3,7 @@ point: exactly one plugin line on stdout, whatever ``--output`` says, with the e
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -17,14 +18,12 @@ from opsctl.adapters.db import migrations, tables
 from opsctl.adapters.db.database import Database
 from opsctl.ports import RunRecord
 
-NOW = datetime.now(UTC)
-
 
 def _seed(url: str, completed: int, failed: int) -> None:
     database = make_url(url).database
     if url.startswith("sqlite") and database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    at = NOW - timedelta(minutes=10)
+    at = datetime.now(UTC) - timedelta(minutes=10)
     insert_exports(url, [export_row(status="completed", created_at=at) for _ in range(completed)]
                    + [export_row(status="failed", error_type="timeout", created_at=at)
                       for _ in range(failed)])
@@ -32,11 +31,12 @@ def _seed(url: str, completed: int, failed: int) -> None:
 
 def _record(url: str, *runs: tuple[str, timedelta, int, int]) -> None:
     db = Database(url)
+    now = datetime.now(UTC)
     try:
         migrations.ensure_schema(db)
         rows: list[dict[str, Any]] = []
         for i, (job, ago, code, duration_ms) in enumerate(runs):
-            finished = NOW - ago
+            finished = now - ago
             rows.append(asdict(RunRecord(
                 job=job, run_id=f"nagios-{i}", host="cron-1",
                 started_at=finished - timedelta(milliseconds=duration_ms),
@@ -138,10 +138,14 @@ def test_runs_stats_critical_line_names_the_failing_job_with_perfdata(
         "row)) | 'jobs_in_alert'=1;;0;0 ")
     assert (" 'files.cleanup_runs'=5;;;0 'files.cleanup_success_ratio'=0.4;;0.5:;0;1 "
             "'files.cleanup_consecutive_failures'=3;;2;0 'files.cleanup_avg_duration'=2s;;300;0 "
-            "'files.cleanup_last_success_age'=24") in line
+            "'files.cleanup_last_success_age'=") in line
     assert (" 'health.probe_runs'=1;;;0 'health.probe_success_ratio'=1;;0.5:;0;1 "
             "'health.probe_consecutive_failures'=0;;2;0 'health.probe_avg_duration'=0.5s;;300;0 "
-            "'health.probe_last_success_age'=30") in line
+            "'health.probe_last_success_age'=") in line
+    ages = dict(re.findall(r"'([\w.-]+)_last_success_age'=(\d+)s;;;0", line))
+    # 40 and 5 minutes ago, give or take the seconds this test took to get here.
+    assert 2400 <= int(ages["files.cleanup"]) < 2400 + 120
+    assert 300 <= int(ages["health.probe"]) < 300 + 120
 
 
 def test_runs_stats_ok_line_without_history(sqlite_cli: Cli, sqlite_url: str) -> None:
