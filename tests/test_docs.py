@@ -24,7 +24,7 @@ EVENT_TYPES = [
     "export_failure_alert", "export_failure_resolved", "export_file_cleanup_error",
     "export_file_cleanup_complete", "export_log_cleanup_stats", "export_log_archive_written",
     "export_log_cleanup_complete", "health_check", "health_probe", "job_skipped", "error",
-    "job_run_stats", "job_run_stats_summary", "metrics_report",
+    "job_run_stats", "job_run_stats_summary", "metrics_report", "metrics_backfill_complete",
 ]
 
 

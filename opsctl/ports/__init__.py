@@ -14,6 +14,7 @@ from opsctl.ports.alerts import (
     Notifier,
     OutcomeCounts,
 )
+from opsctl.ports.backfill import PeriodMetricsSource, StoredRollups
 from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
 from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
 from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
@@ -68,6 +69,7 @@ __all__ = [
     "OldLogs",
     "OutcomeCounts",
     "PeriodTotals",
+    "PeriodMetricsSource",
     "Probe",
     "Progress",
     "ProgressFactory",
@@ -75,6 +77,7 @@ __all__ = [
     "RunBookkeeping",
     "RunHistory",
     "RunRecord",
+    "StoredRollups",
     "WindowAggregate",
     "no_progress",
 ]

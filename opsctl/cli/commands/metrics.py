@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -25,6 +25,9 @@ from opsctl.jobs.context import JobContext
 from opsctl.jobs.metrics_aggregate import JOB, SUMMARY_TYPE, AggregateParams, MetricsPorts
 from opsctl.jobs.metrics_report import ReportParams
 from opsctl.jobs.result import JobResult
+
+if TYPE_CHECKING:
+    from opsctl.jobs import metrics_backfill
 
 app = typer.Typer(help="Aggregate export metrics.", no_args_is_help=True)
 
@@ -71,11 +74,22 @@ def aggregate(
         bool,
         typer.Option("--dry-run", help="Compute and report only; store nothing, record no run."),
     ] = False,
+    backfill: Annotated[
+        str | None,
+        typer.Option(
+            "--backfill", metavar="DUR",
+            help="With --store: every complete period of the last DUR, stored where missing "
+            "or changed.",
+        ),
+    ] = None,
 ) -> None:
     """Success and failure rates, durations (avg, p50, p95, p99), file sizes, volume, per
     format and top error types over [start, end); exit 1 above metrics.warn_avg_duration_ms or
     metrics.warn_exports_per_hour."""
     session = Session.of(ctx)
+    if backfill is not None:
+        _backfill(session, backfill, period, window, since, until, store, dry_run)
+        return
     try:
         params = _params(session, period, window, since, until, store)
     except OpsctlError as exc:
@@ -94,6 +108,53 @@ def aggregate(
         return metrics_aggregate.run(job_ctx, ports, params)
 
     session.run_job(JOB, SUMMARY_TYPE, work, mutating=store, dry_run=dry_run)
+
+
+def _backfill(
+    session: Session, span: str, period: PeriodChoice | None, window: str | None,
+    since: str | None, until: str | None, store: bool, dry_run: bool,
+) -> None:
+    from opsctl.jobs import metrics_backfill
+
+    try:
+        params = _backfill_params(session, span, period, (window, since, until), store)
+    except OpsctlError as exc:
+        report_error(session.env, exc, job=JOB)
+        return
+
+    def work(job_ctx: JobContext) -> JobResult:
+        from opsctl.adapters.db.period_metrics import DbPeriodMetrics
+        from opsctl.adapters.db.rollups import DbRollupStore
+
+        source = session.settings.source
+        db = session.database(read_only=job_ctx.dry_run)
+        ports = metrics_backfill.BackfillPorts(
+            DbPeriodMetrics(db, source.table, source.columns.model_dump()), DbRollupStore(db)
+        )
+        return metrics_backfill.run(job_ctx, ports, params)
+
+    session.run_job(JOB, metrics_backfill.SUMMARY_TYPE, work, mutating=True, dry_run=dry_run)
+
+
+def _backfill_params(
+    session: Session, span: str, period: PeriodChoice | None,
+    window_flags: tuple[str | None, ...], store: bool,
+) -> metrics_backfill.BackfillParams:
+    from opsctl.jobs import metrics_backfill
+
+    if not store:
+        raise UsageError("--backfill needs --store (it stores rollups; add --dry-run to preview)")
+    if any(flag is not None for flag in window_flags):
+        raise UsageError("--backfill cannot be combined with --window/--since/--until")
+    try:
+        length = parse_duration(span)
+    except ValueError as exc:
+        raise UsageError(f"--backfill: {exc}") from None
+    chosen = period.value if period is not None else session.settings.metrics.period
+    metrics_backfill.backfill_window(session.runtime.clock(), chosen, length)
+    return metrics_backfill.BackfillParams(
+        period=chosen, span=length, top_error_types=session.settings.metrics.top_error_types
+    )
 
 
 def _params(
