@@ -17,7 +17,7 @@ CRONTAB = (ROOT / "crontab.example").read_text()
 COMMANDS = [
     "metrics aggregate", "failure-rate check", "files cleanup", "logs stats", "logs cleanup",
     "health probe", "runs list", "runs stats", "db init", "demo seed", "config show",
-    "config validate", "metrics report",
+    "config validate", "metrics report", "logs verify",
 ]
 EVENT_TYPES = [
     "aggregated_metrics", "metrics_threshold_warning", "failure_rate_check",
@@ -25,6 +25,9 @@ EVENT_TYPES = [
     "export_file_cleanup_complete", "export_log_cleanup_stats", "export_log_archive_written",
     "export_log_cleanup_complete", "health_check", "health_probe", "job_skipped", "error",
     "job_run_stats", "job_run_stats_summary", "metrics_report", "metrics_backfill_complete",
+    "export_log_archive_verified", "export_log_archive_object_bad",
+    "export_log_archive_object_missing", "export_log_archive_object_unrecorded",
+    "deletion_guard_tripped",
 ]
 
 

@@ -14,9 +14,11 @@ from opsctl.ports.alerts import (
     Notifier,
     OutcomeCounts,
 )
+from opsctl.ports.archive import ArchiveCatalog, ArchiveObjects, CatalogEntry, StoredObject
 from opsctl.ports.backfill import PeriodMetricsSource, StoredRollups
 from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
 from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
+from opsctl.ports.guard import DeletionHistory
 from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
 from opsctl.ports.logs import (
     ArchivedObject,
@@ -40,10 +42,14 @@ from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 __all__ = [
     "AlertState",
     "AlertStateStore",
+    "ArchiveCatalog",
+    "ArchiveObjects",
     "ArchivedObject",
+    "CatalogEntry",
     "CheckFinding",
     "CheckState",
     "ConfiguredCheck",
+    "DeletionHistory",
     "Delivery",
     "ErrorTypeCount",
     "ExpiredExport",
@@ -77,6 +83,7 @@ __all__ = [
     "RunBookkeeping",
     "RunHistory",
     "RunRecord",
+    "StoredObject",
     "StoredRollups",
     "WindowAggregate",
     "no_progress",

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opsctl.domain.durations import parse_duration
 from opsctl.settings.fields import DurationText, HttpUrlSecret, InvalidKey, Section
+from opsctl.settings.guard import DeletionGuardKeys
 
 
 class MetricsSettings(Section):
@@ -37,18 +38,20 @@ class FailureRateSettings(Section):
         return parse_duration(self.window)
 
 
-class FilesSettings(Section):
+class FilesSettings(DeletionGuardKeys):
     batch_size: int = Field(default=2000, ge=1, le=10_000)
     limit: int | None = Field(default=None, ge=1)
 
 
-class LogsSettings(Section):
+class LogsSettings(DeletionGuardKeys):
     # 0 is allowed on purpose ("keep nothing"); a negative retention is a typo.
     retention_days: int = Field(default=30, ge=0, le=36500)
     archive: bool = False
     archive_uri: str | None = None
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     gzip_level: int = Field(default=1, ge=1, le=9)
+    # The guard's share of the whole table a run may delete (a clock that jumped ahead).
+    max_delete_fraction: float = Field(default=0.9, gt=0, le=1)
 
     @field_validator("archive_uri")
     @classmethod

@@ -175,3 +175,9 @@ def _render_cleanup(out: Console, result: JobResult) -> None:
     table.add_row("archive", escape(f["archive_uri"] or "none"))
     table.add_row("took", human_ms(f["duration_ms"]))
     out.print(table)
+
+
+# The way back (verify, restore) lives in its own module; it joins this group here.
+from opsctl.cli.commands import logs_archive  # noqa: E402
+
+app.command("verify")(logs_archive.verify)

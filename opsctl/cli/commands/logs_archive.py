@@ -1,0 +1,100 @@
+"""``opsctl logs verify`` and ``opsctl logs restore``: the way back from ``logs cleanup``.
+
+Registered on the ``logs`` group by :mod:`opsctl.cli.commands.logs`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from opsctl.cli import render
+from opsctl.cli.session import Session, report_error
+from opsctl.domain.archive_names import ArchiveLocation
+from opsctl.domain.units import human_bytes, human_count, human_ms
+from opsctl.errors import ConfigError, OpsctlError, UsageError
+from opsctl.jobs import logs_verify
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.result import JobResult
+
+if TYPE_CHECKING:
+    from opsctl.ports import ArchiveObjects
+
+ArchiveUri = Annotated[str | None, typer.Option(
+    "--archive-uri", metavar="URI",
+    help="s3://bucket/prefix or file:///absolute/dir, or any prefix or directory below it. "
+    "[default: logs.archive_uri]")]
+
+
+def verify(ctx: typer.Context, archive_uri: ArchiveUri = None) -> None:
+    """Read every archive object under the URI whole and hold it against its name and
+    the archive catalog. Read-only. Exit 0 all good, 1 only unrecorded objects, 2 any bad
+    or missing object, 3 archive unreachable."""
+    session = Session.of(ctx)
+    try:
+        location = archive_location(session, archive_uri)
+    except OpsctlError as exc:
+        report_error(session.env, exc, job=logs_verify.JOB)
+        return
+
+    def work(job_ctx: JobContext) -> JobResult:
+        from opsctl.adapters.db.archive_catalog import DbArchiveCatalog
+
+        catalog = DbArchiveCatalog(session.database(read_only=True))
+        ports = logs_verify.VerifyPorts(archive_objects(session, location), catalog)
+        params = logs_verify.VerifyParams(id_column=session.settings.source.columns.id)
+        return logs_verify.run(job_ctx, ports, params)
+
+    session.run_job(logs_verify.JOB, logs_verify.SUMMARY_TYPE, work, dry_run=True)
+
+
+def archive_location(session: Session, archive_uri: str | None) -> ArchiveLocation:
+    """--archive-uri (64 when malformed) over ``[logs] archive_uri`` (78)."""
+    if archive_uri is not None:
+        try:
+            return ArchiveLocation.parse(archive_uri)
+        except ValueError as exc:
+            raise UsageError(f"--archive-uri: {exc}") from None
+    configured = session.settings.logs.archive_uri
+    if not configured:
+        raise UsageError("no archive to read: pass --archive-uri or set [logs] archive_uri")
+    try:
+        return ArchiveLocation.parse(configured)
+    except ValueError as exc:
+        raise ConfigError(f"logs.archive_uri: {exc}", key="logs.archive_uri") from None
+
+
+def archive_objects(session: Session, location: ArchiveLocation) -> ArchiveObjects:
+    if location.scheme == "file":
+        from pathlib import Path
+
+        from opsctl.adapters.archive.reading import LocalArchiveObjects
+
+        return LocalArchiveObjects(Path(location.path))
+    from opsctl.adapters.archive.reading import S3ArchiveObjects
+    from opsctl.adapters.s3_client import make_s3_client
+
+    client = make_s3_client(session.settings.s3, session.runtime.env)
+    return S3ArchiveObjects(client, location.bucket, location.path)
+
+
+@render.register(logs_verify.SUMMARY_TYPE)
+def _render_verify(out: Console, result: JobResult) -> None:
+    f = result.fields
+    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column("field", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("objects", human_count(f["objects"]))
+    table.add_row("rows", human_count(f["rows"]))
+    table.add_row("read", human_bytes(f["bytes"]))
+    table.add_row("ok", human_count(f["ok_objects"]))
+    table.add_row("bad", human_count(f["bad_objects"]))
+    table.add_row("missing", human_count(f["missing_objects"]))
+    table.add_row("unrecorded", human_count(f["unrecorded_objects"]))
+    table.add_row("took", human_ms(f["duration_ms"]))
+    out.print(table)
