@@ -36,6 +36,7 @@ from opsctl.ports.metrics import (
     WindowAggregate,
 )
 from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
+from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
 from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
 from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 
@@ -63,6 +64,7 @@ __all__ = [
     "FileStore",
     "FormatAggregate",
     "JobRunTotals",
+    "LoadCounts",
     "LogArchive",
     "LogBatch",
     "LogStatsSource",
@@ -72,6 +74,7 @@ __all__ = [
     "MetricsSource",
     "NoProgress",
     "Notifier",
+    "ObjectLoad",
     "OldLogs",
     "OutcomeCounts",
     "PeriodMetricsSource",
@@ -79,6 +82,8 @@ __all__ = [
     "Probe",
     "Progress",
     "ProgressFactory",
+    "RestoreTarget",
+    "RestoreWindow",
     "RollupStore",
     "RunBookkeeping",
     "RunHistory",

@@ -181,3 +181,4 @@ def _render_cleanup(out: Console, result: JobResult) -> None:
 from opsctl.cli.commands import logs_archive  # noqa: E402
 
 app.command("verify")(logs_archive.verify)
+app.command("restore")(logs_archive.restore)

@@ -16,13 +16,14 @@ from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.archive_names import ArchiveLocation
 from opsctl.domain.units import human_bytes, human_count, human_ms
+from opsctl.domain.windows import parse_timestamp
 from opsctl.errors import ConfigError, OpsctlError, UsageError
-from opsctl.jobs import logs_verify
+from opsctl.jobs import logs_restore, logs_verify
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
-    from opsctl.ports import ArchiveObjects
+    from opsctl.ports import ArchiveObjects, RestoreWindow
 
 ArchiveUri = Annotated[str | None, typer.Option(
     "--archive-uri", metavar="URI",
@@ -50,6 +51,80 @@ def verify(ctx: typer.Context, archive_uri: ArchiveUri = None) -> None:
         return logs_verify.run(job_ctx, ports, params)
 
     session.run_job(logs_verify.JOB, logs_verify.SUMMARY_TYPE, work, dry_run=True)
+
+
+def restore(
+    ctx: typer.Context,
+    archive_uri: ArchiveUri = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="TS",
+        help="Only rows created at or after TS (ISO 8601, no zone means UTC).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="TS", help="Only rows created before TS (excluded).")] = None,
+    into: Annotated[str | None, typer.Option(
+        "--into", metavar="TABLE",
+        help="An existing table with the source table's columns. [default: source.table]"
+    )] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read and verify every object, count what would be restored; "
+        "write nothing.")] = False,
+) -> None:
+    """Put archived rows back, every column as it was. Rows whose id is already in the
+    table are left alone, so a rerun restores nothing twice. An object that fails
+    verification is skipped (exit 1)."""
+    session = Session.of(ctx)
+    try:
+        location = archive_location(session, archive_uri)
+        window = _window(since, until)
+        if into is not None:
+            _check_table_name(into)
+    except OpsctlError as exc:
+        report_error(session.env, exc, job=logs_restore.JOB)
+        return
+
+    def work(job_ctx: JobContext) -> JobResult:
+        from opsctl.adapters.db.archive_catalog import DbArchiveCatalog
+        from opsctl.adapters.db.restore import SqlRestoreTarget
+
+        source = session.settings.source
+        db = session.database(read_only=job_ctx.dry_run)
+        target = SqlRestoreTarget(db, into or source.table, source.table,
+                                  source.columns.model_dump(),
+                                  config_key=None if into else "source.table")
+        ports = logs_restore.RestorePorts(archive_objects(session, location),
+                                          DbArchiveCatalog(db), target)
+        params = logs_restore.RestoreParams(source.table, window, source.columns.id)
+        try:
+            return logs_restore.run(job_ctx, ports, params)
+        finally:
+            target.close()
+
+    session.run_job(logs_restore.JOB, logs_restore.SUMMARY_TYPE, work, mutating=True,
+                    cooperative=True, dry_run=dry_run)
+
+
+def _window(since: str | None, until: str | None) -> RestoreWindow:
+    from opsctl.ports import RestoreWindow
+
+    moments = {}
+    for flag, text in (("--since", since), ("--until", until)):
+        try:
+            moments[flag] = parse_timestamp(text) if text is not None else None
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    start, end = moments["--since"], moments["--until"]
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--since {since} is not before --until {until}")
+    return RestoreWindow(start, end)
+
+
+def _check_table_name(name: str) -> None:
+    from opsctl.settings.fields import table_name
+
+    try:
+        table_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--into {name!r}: {exc}") from None
 
 
 def archive_location(session: Session, archive_uri: str | None) -> ArchiveLocation:
@@ -96,5 +171,24 @@ def _render_verify(out: Console, result: JobResult) -> None:
     table.add_row("bad", human_count(f["bad_objects"]))
     table.add_row("missing", human_count(f["missing_objects"]))
     table.add_row("unrecorded", human_count(f["unrecorded_objects"]))
+    table.add_row("took", human_ms(f["duration_ms"]))
+    out.print(table)
+
+
+@render.register(logs_restore.SUMMARY_TYPE)
+def _render_restore(out: Console, result: JobResult) -> None:
+    f = result.fields
+    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column("field", style="bold")
+    table.add_column("value", justify="right")
+    would = "would be " if f["dry_run"] else ""
+    table.add_row("objects read", human_count(f["objects"]))
+    table.add_row("objects skipped (no matching rows)", human_count(f["objects_skipped"]))
+    table.add_row("objects failed", human_count(f["objects_failed"]))
+    table.add_row("rows read", human_count(f["rows_read"]))
+    table.add_row(f"rows {would}restored", human_count(f["rows_restored"]))
+    table.add_row("rows already there", human_count(f["rows_present"]))
+    table.add_row("into", escape(f["into"]))
     table.add_row("took", human_ms(f["duration_ms"]))
     out.print(table)
