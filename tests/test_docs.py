@@ -17,7 +17,7 @@ CRONTAB = (ROOT / "crontab.example").read_text()
 COMMANDS = [
     "metrics aggregate", "failure-rate check", "files cleanup", "logs stats", "logs cleanup",
     "health probe", "runs list", "runs stats", "db init", "demo seed", "config show",
-    "config validate", "metrics report", "logs verify", "logs restore",
+    "config validate", "metrics report", "logs verify", "logs restore", "files audit",
 ]
 EVENT_TYPES = [
     "aggregated_metrics", "metrics_threshold_warning", "failure_rate_check",
@@ -28,7 +28,7 @@ EVENT_TYPES = [
     "export_log_archive_verified", "export_log_archive_object_bad",
     "export_log_archive_object_missing", "export_log_archive_object_unrecorded",
     "deletion_guard_tripped", "export_log_restore_complete",
-    "export_log_restore_object_failed",
+    "export_log_restore_object_failed", "export_file_audit_complete",
 ]
 
 

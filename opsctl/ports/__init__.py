@@ -15,6 +15,13 @@ from opsctl.ports.alerts import (
     OutcomeCounts,
 )
 from opsctl.ports.archive import ArchiveCatalog, ArchiveObjects, CatalogEntry, StoredObject
+from opsctl.ports.audit import (
+    FindingReport,
+    ReferencedPath,
+    ReferencedPaths,
+    StorageListing,
+    StoredFile,
+)
 from opsctl.ports.backfill import PeriodMetricsSource, StoredRollups
 from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
 from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
@@ -62,6 +69,7 @@ __all__ = [
     "FailureCounts",
     "FileOutcome",
     "FileStore",
+    "FindingReport",
     "FormatAggregate",
     "JobRunTotals",
     "LoadCounts",
@@ -82,12 +90,16 @@ __all__ = [
     "Probe",
     "Progress",
     "ProgressFactory",
+    "ReferencedPath",
+    "ReferencedPaths",
     "RestoreTarget",
     "RestoreWindow",
     "RollupStore",
     "RunBookkeeping",
     "RunHistory",
     "RunRecord",
+    "StorageListing",
+    "StoredFile",
     "StoredObject",
     "StoredRollups",
     "WindowAggregate",

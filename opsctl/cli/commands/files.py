@@ -56,7 +56,7 @@ def cleanup(
             batch_size=batch_size or settings.files.batch_size,
             limit=limit or settings.files.limit,
         )
-        store = _file_store(session)
+        store = file_store(session)
         db = session.database(read_only=job_ctx.dry_run)
         with ExpiredExportsRepository(db, settings.source) as exports:
             return files_cleanup.run(job_ctx, files_cleanup.CleanupPorts(exports, store),
@@ -65,7 +65,7 @@ def cleanup(
     session.run_job(JOB, SUMMARY_TYPE, work, mutating=True, cooperative=True, dry_run=dry_run)
 
 
-def _file_store(session: Session) -> FileStore:
+def file_store(session: Session) -> FileStore:
     settings, environ = session.settings, session.runtime.env
     if settings.storage.backend == "s3":
         from opsctl.adapters.storage.s3 import S3FileStore
@@ -103,3 +103,9 @@ def _render_summary(out: Console, result: JobResult) -> None:
         for entry in sample:
             files.add_row(escape(entry["file_path"]), human_bytes(entry["size"]), entry["state"])
         out.print(files)
+
+
+# The audit lives in its own module; it joins this group here.
+from opsctl.cli.commands import files_audit  # noqa: E402
+
+app.command("audit")(files_audit.audit)
