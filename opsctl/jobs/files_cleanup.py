@@ -21,6 +21,7 @@ from typing import Any
 from opsctl.domain.units import human_bytes, human_count
 from opsctl.errors import StorageUnavailable
 from opsctl.exit_codes import ExitCode
+from opsctl.jobs import deletion_guard
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import ExpiredExport, ExpiredExports, FileOutcome, FileStore, Progress
@@ -28,6 +29,8 @@ from opsctl.ports import ExpiredExport, ExpiredExports, FileOutcome, FileStore, 
 JOB = "files.cleanup"
 SUMMARY_TYPE = "export_file_cleanup_complete"
 ERROR_TYPE = "export_file_cleanup_error"
+# What a run "deleted", for the deletion guard's baseline: every candidate it handled.
+BASELINE_FIELDS = ("deleted_count", "missing_count", "failed_count")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class CleanupParams:
 class CleanupPorts:
     exports: ExpiredExports
     store: FileStore
+    guard: deletion_guard.DeletionGuard | None = None
 
 
 @dataclass
@@ -80,6 +84,10 @@ def run(ctx: JobContext, ports: CleanupPorts, params: CleanupParams) -> JobResul
     with ThreadPoolExecutor(1, thread_name_prefix="files-cleanup-db") as db:
         candidates = db.submit(ports.exports.count, started).result()
         total = candidates if params.limit is None else min(candidates, params.limit)
+        if deletion_guard.check(ctx, ports.guard, total) is not None:
+            return _result(ctx, ports, params, candidates, _Tally(), None, False,
+                           duration_ms=int((ctx.now() - started).total_seconds() * 1000),
+                           tripped=True)
         progress = ctx.progress(
             "checking expired files" if ctx.dry_run else "deleting expired files", total,
             "files")
@@ -195,6 +203,7 @@ def _result(
     interrupted: bool,
     *,
     duration_ms: int,
+    tripped: bool = False,
 ) -> JobResult:
     fields: dict[str, Any] = {
         "dry_run": ctx.dry_run,
@@ -207,17 +216,24 @@ def _result(
         "backend": ports.store.backend,
         "limit": params.limit,
     }
+    if ports.guard is not None:
+        fields["forced"] = deletion_guard.forced(ports.guard)
     trouble = tally.failed > 0 or storage_error is not None
     if storage_error is not None:
         fields["error"] = {"kind": storage_error.kind, "message": storage_error.message}
     stop_code = ctx.runtime.stop.exit_code
-    if interrupted and stop_code is not None:
+    if tripped:
+        state, code = deletion_guard.TRIPPED_STATE, ExitCode.CRITICAL
+    elif interrupted and stop_code is not None:
         state, code = "interrupted", stop_code
     elif ctx.dry_run:
         state, code = "dry_run", ExitCode.WARNING if trouble else ExitCode.OK
     else:
         state, code = ("partial", ExitCode.WARNING) if trouble else ("ok", ExitCode.OK)
     message = _message(ctx.dry_run, candidates, tally, state)
+    if tripped:
+        message = (f"files cleanup: the deletion guard stopped the run before any delete "
+                   f"({human_count(candidates)} candidates)")
     if storage_error is not None:
         message += f"; stopped early: {storage_error.message}"
     return JobResult(SUMMARY_TYPE, message, state, code, fields,

@@ -31,7 +31,9 @@ class LocalArchiveObjects:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.uri = directory.as_uri()
+        # Written as ArchiveLocation writes it (no percent-encoding), which is how the
+        # catalog names the root.
+        self.uri = f"file://{directory}"
 
     def listing(self) -> Iterator[StoredObject]:
         try:
@@ -50,7 +52,7 @@ class LocalArchiveObjects:
                 found = sorted((entry.name, entry) for entry in entries)
         except OSError as exc:
             raise ArchiveUnavailable(
-                f"archive {directory.as_uri()}: {exc.strerror or exc}") from exc
+                f"archive {self.uri}/{prefix}: {exc.strerror or exc}") from exc
         for name, entry in found:
             if entry.is_symlink() or name == _TEMPORARY:
                 continue
@@ -59,7 +61,7 @@ class LocalArchiveObjects:
                 yield from self._walk(directory / name, f"{key}/")
             elif entry.is_file(follow_symlinks=False):
                 size = entry.stat(follow_symlinks=False).st_size
-                yield StoredObject((directory / name).as_uri(), key, size)
+                yield StoredObject(f"{self.uri}/{key}", key, size)
 
     def chunks(self, obj: StoredObject) -> Iterator[bytes]:
         path = self.directory / obj.key

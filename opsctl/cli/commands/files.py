@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from opsctl.cli import render
+from opsctl.cli.guard_options import Force, MaxDelete, deletion_guard
 from opsctl.cli.session import Session
 from opsctl.domain.units import human_bytes, human_count
 from opsctl.jobs.context import JobContext
@@ -38,6 +39,8 @@ def cleanup(
         "--batch-size", min=1, max=10_000, metavar="N",
         help="Rows read and files deleted per batch (default: files.batch_size, 500)."
     )] = None,
+    max_delete: MaxDelete = None,
+    force: Force = False,
 ) -> None:
     """Delete the files of exports whose expires_at has passed and mark their rows expired.
 
@@ -58,9 +61,11 @@ def cleanup(
         )
         store = file_store(session)
         db = session.database(read_only=job_ctx.dry_run)
+        guard = deletion_guard(db, settings.files.guard_limits(max_delete), force,
+                               files_cleanup.BASELINE_FIELDS)
         with ExpiredExportsRepository(db, settings.source) as exports:
-            return files_cleanup.run(job_ctx, files_cleanup.CleanupPorts(exports, store),
-                                     params)
+            return files_cleanup.run(
+                job_ctx, files_cleanup.CleanupPorts(exports, store, guard), params)
 
     session.run_job(JOB, SUMMARY_TYPE, work, mutating=True, cooperative=True, dry_run=dry_run)
 

@@ -15,21 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from opsctl.cli import render
+from opsctl.cli.guard_options import Force, MaxDelete, deletion_guard
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.durations import parse_duration
 from opsctl.domain.units import human_bytes, human_count
 from opsctl.errors import OpsctlError, UsageError
 from opsctl.jobs import files_audit
 from opsctl.jobs.context import JobContext
-from opsctl.jobs.deletion_guard import DeletionGuard
 from opsctl.jobs.result import JobResult
-
-MaxDelete = Annotated[int | None, typer.Option(
-    "--max-delete", metavar="N", min=0,
-    help="Delete nothing when more than N would go (0: delete nothing at all). "
-    "[default: files.max_delete, unset]")]
-Force = Annotated[bool, typer.Option(
-    "--force", help="Skip the deletion guard for this run (the summary says forced).")]
 
 
 def audit(
@@ -60,7 +53,6 @@ def audit(
     read_only = dry or not delete_orphans
 
     def work(job_ctx: JobContext) -> JobResult:
-        from opsctl.adapters.db.deletion_history import DbDeletionHistory
         from opsctl.adapters.db.file_references import FileReferences
         from opsctl.adapters.findings_report import JsonLinesReport
         from opsctl.cli.commands.files import file_store
@@ -68,8 +60,8 @@ def audit(
         settings = session.settings
         store = file_store(session)
         db = session.database(read_only=read_only)
-        guard = DeletionGuard(settings.files.guard_limits(max_delete),
-                              DbDeletionHistory(db), force, files_audit.BASELINE_FIELDS)
+        guard = deletion_guard(db, settings.files.guard_limits(max_delete), force,
+                               files_audit.BASELINE_FIELDS)
         sink = JsonLinesReport(report) if report is not None else None
         ports = files_audit.AuditPorts(_listing(session, store),
                                        FileReferences(db, settings.source), store, sink,
