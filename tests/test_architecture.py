@@ -63,3 +63,9 @@ def test_ports_and_settings_never_reach_into_adapters_jobs_or_the_cli() -> None:
 def test_no_grab_bag_modules() -> None:
     names = {p.stem for p in PACKAGE.rglob("*.py")}
     assert not names & {"utils", "helpers", "misc", "common"}
+
+
+def test_templates_live_only_in_the_page_renderer() -> None:
+    """jinja2 and markupsafe make HTML; only the pages adapter makes HTML."""
+    users = offending(sorted(PACKAGE.rglob("*.py")), ("jinja2", "markupsafe"))
+    assert users and all(path.startswith("adapters/pages/") for path in users)

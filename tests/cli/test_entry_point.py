@@ -13,7 +13,7 @@ from support import Cli, isolated_env
 
 from opsctl import __version__
 
-HEAVY = ("sqlalchemy", "psycopg", "boto3", "botocore", "httpx", "pydantic_settings")
+HEAVY = ("sqlalchemy", "psycopg", "boto3", "botocore", "httpx", "pydantic_settings", "jinja2")
 
 
 def closed_port() -> int:
