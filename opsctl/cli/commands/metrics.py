@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import render
+from opsctl.cli import pages, render
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.durations import parse_duration
 from opsctl.domain.units import human_bytes, human_count, human_ms, human_percent
@@ -206,15 +206,17 @@ def report(
         typer.Option("--period", help="One point per UTC hour or day. "
                      "(default: metrics.period, hourly)"),
     ] = None,
+    html: pages.HtmlOption = None,
 ) -> None:
     """Volume, failure rate and p95 duration per period, as charts; read-only, exit 0.
 
     Stored rollups (metrics aggregate --store) are used where they exist, the other periods
-    are computed from the export table.
+    are computed from the export table. --html also writes the charts as a web page.
     """
     session = Session.of(ctx)
     try:
         params = _report_params(session, since, period)
+        page = pages.checked(html)
     except OpsctlError as exc:
         report_error(session.env, exc, job=metrics_report.JOB)
         return
@@ -225,7 +227,10 @@ def report(
         source = session.settings.source
         series = DbMetricSeries(session.database(read_only=True), source.table,
                                 source.columns.model_dump())
-        return metrics_report.run(job_ctx, series, params)
+        result = metrics_report.run(job_ctx, series, params)
+        if page is not None:
+            pages.write_report_page(page, result, session.runtime)
+        return result
 
     # Read-only like a dry run: no schema, no lock, no run record, READ ONLY transactions.
     session.run_job(metrics_report.JOB, metrics_report.SUMMARY_TYPE, work, dry_run=True)
