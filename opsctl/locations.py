@@ -38,6 +38,11 @@ def data_dir(env: Mapping[str, str]) -> Path:
     return _xdg(env, "XDG_DATA_HOME", ".local/share")
 
 
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """What can be rebuilt at any time (compiled page templates)."""
+    return _xdg(env, "XDG_CACHE_HOME", ".cache")
+
+
 def config_dir(env: Mapping[str, str]) -> Path:
     """Where ``config.toml`` is looked up when neither ``--config`` nor OPSCTL_CONFIG is set."""
     return _xdg(env, "XDG_CONFIG_HOME", ".config")

@@ -854,3 +854,9 @@ def test_loading_settings_imports_no_driver() -> None:
     )
 
     assert result.stdout.strip() == "[]"
+
+
+def test_cache_dir_follows_xdg_cache_home(tmp_path: Path) -> None:
+    assert locations.cache_dir({"HOME": str(tmp_path)}) == tmp_path / ".cache/opsctl"
+    assert locations.cache_dir({"HOME": "/h", "XDG_CACHE_HOME": str(tmp_path / "c")}) == (
+        tmp_path / "c/opsctl")

@@ -46,7 +46,7 @@ def write_status_page(path: Path, result: JobResult, runtime: Runtime,
         failed_runs=result.extra.get("failed_runs", ()),
         threshold=getattr(params, "threshold", None), warning=getattr(params, "warning", None),
     )
-    write_page(path, render_status_page(view, redact=redact))
+    write_page(path, render_status_page(view, redact=redact, cache_dir=_cache(runtime)))
 
 
 def write_report_page(path: Path, result: JobResult, runtime: Runtime) -> None:
@@ -54,7 +54,13 @@ def write_report_page(path: Path, result: JobResult, runtime: Runtime) -> None:
 
     view = ReportView.from_summary(result.fields, generated_at=_now(result, runtime),
                                    host=runtime.host)
-    write_page(path, render_report_page(view))
+    write_page(path, render_report_page(view, cache_dir=_cache(runtime)))
+
+
+def _cache(runtime: Runtime) -> Path:
+    from opsctl.locations import cache_dir
+
+    return cache_dir(runtime.env) / "templates"
 
 
 def _now(result: JobResult, runtime: Runtime) -> datetime:

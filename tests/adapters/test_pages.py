@@ -248,3 +248,28 @@ def test_a_directory_that_is_not_writable_is_a_usage_error(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="cannot write in"):
         check_page_path(directory / "status.html")
     assert not (directory / "status.html").exists()
+
+
+# --- the compiled-template cache -------------------------------------------------------
+
+
+def test_compiled_templates_are_cached_and_give_the_same_page(tmp_path: Path) -> None:
+    from opsctl.adapters.pages import render
+
+    cache = tmp_path / "cache" / "templates"
+    first = render_status_page(status_view(), cache_dir=cache)
+    stored = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(stored) == 3  # the status page, its base and the stylesheet it includes
+    render.environment.cache_clear()  # as in a new process
+    assert render_status_page(status_view(), cache_dir=cache) == first
+    # Read from the cache, not compiled and written again.
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stored
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    html = render_report_page(report_view([3, 4]), cache_dir=tmp_path / "a-file" / "cache")
+    assert "busiest hour" in visible_text(html)
+    html = render_report_page(report_view([3, 4]), cache_dir=Path("/sys/opsctl-cache")
+                              if os.geteuid() == 0 else tmp_path / "a-file" / "x")
+    assert "busiest hour" in visible_text(html)
