@@ -14,7 +14,8 @@ from opsctl.settings.health import CHECK_MODELS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 HEADER = re.compile(r"^\s*(\[\[|\[)\s*([\w.]+)\s*\]\]?\s*(#.*)?$")
-KEY = re.compile(r"^\s*#?\s*([A-Za-z_]\w*)\s*=")
+# Keys may be dotted or quoted ([schedule] metrics.aggregate, "failure-rate.check").
+KEY = re.compile(r"""^\s*#?\s*["']?([A-Za-z_][\w.-]*)["']?\s*=""")
 KIND = re.compile(r"""^\s*kind\s*=\s*["'](\w+)["']""")
 
 
@@ -65,7 +66,9 @@ def tables(model: type[BaseModel], prefix: str = "") -> dict[str, list[type[Base
 
 
 def scalar_keys(model: type[BaseModel]) -> set[str]:
-    return {name for name, field in model.model_fields.items() if not _is_table(field.annotation)}
+    """The keys as written in the file: a field's alias when it has one (job names)."""
+    return {field.alias or name for name, field in model.model_fields.items()
+            if not _is_table(field.annotation)}
 
 
 def _is_table(annotation: Any) -> bool:
@@ -112,6 +115,7 @@ def test_the_walk_sees_every_section_and_check_kind() -> None:
         "health",
         "health.checks",
         "runs",
+        "schedule",
     }
     assert len(TABLES["health.checks"]) == 7
     assert len(EXAMPLE_BLOCKS) > len(TABLES)
@@ -153,5 +157,5 @@ def test_no_documented_key_is_unknown() -> None:
         if block.table == "health.checks":
             models = [m for m in models if kind_of(m) == block.kind]
         assert models, f"[{block.table}] is not a table of the settings"
-        known = set().union(*(set(m.model_fields) for m in models))
+        known = set().union(*(scalar_keys(m) | set(m.model_fields) for m in models))
         assert block.keys - known == set(), f"[{block.table}]"

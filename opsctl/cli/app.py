@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from typer import _click as click  # typer vendors click
 from typer.core import TyperGroup
-from typer.main import get_group
+from typer.main import get_command, get_group
 
 from opsctl import __version__
 from opsctl.cli.session import Environment, Session
@@ -27,7 +27,11 @@ GROUPS = {
     "db": "db",
     "demo": "demo",
     "config": "config",
+    "schedule": "schedule",
+    "status": "status",
 }
+# Modules whose app is one command rather than a group of them.
+SINGLE_COMMANDS = frozenset({"status"})
 
 
 class LazyGroup(TyperGroup):
@@ -39,6 +43,10 @@ class LazyGroup(TyperGroup):
         if module_name is None:
             return None
         module = importlib.import_module(f"opsctl.cli.commands.{module_name}")
+        if cmd_name in SINGLE_COMMANDS:
+            command = get_command(module.app)
+            command.name = cmd_name
+            return command
         group = get_group(module.app)
         group.name = cmd_name
         # A group without its subcommand is a usage error (64) like any other; printing the

@@ -45,6 +45,16 @@ from opsctl.ports.metrics import (
 from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
 from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
 from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
+from opsctl.ports.schedules import (
+    FailedRun,
+    HistorySnapshot,
+    JobHistory,
+    OpenAlert,
+    PendingWork,
+    RunBrief,
+    ScheduleHistory,
+    StatusSource,
+)
 from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 
 __all__ = [
@@ -66,11 +76,14 @@ __all__ = [
     "ExportRow",
     "ExportRowSink",
     "ExportTableSeeder",
+    "FailedRun",
     "FailureCounts",
     "FileOutcome",
     "FileStore",
     "FindingReport",
     "FormatAggregate",
+    "HistorySnapshot",
+    "JobHistory",
     "JobRunTotals",
     "LoadCounts",
     "LogArchive",
@@ -84,7 +97,9 @@ __all__ = [
     "Notifier",
     "ObjectLoad",
     "OldLogs",
+    "OpenAlert",
     "OutcomeCounts",
+    "PendingWork",
     "PeriodMetricsSource",
     "PeriodTotals",
     "Probe",
@@ -96,11 +111,14 @@ __all__ = [
     "RestoreWindow",
     "RollupStore",
     "RunBookkeeping",
+    "RunBrief",
     "RunHistory",
     "RunRecord",
     "StorageListing",
     "StoredFile",
     "StoredObject",
+    "ScheduleHistory",
+    "StatusSource",
     "StoredRollups",
     "WindowAggregate",
     "no_progress",

@@ -21,6 +21,7 @@ from opsctl.settings.jobs import (
     MetricsSettings,
     RunsSettings,
 )
+from opsctl.settings.schedule import ScheduleSettings
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     runs: RunsSettings = Field(default_factory=RunsSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     # Only the variables the default locations depend on, never the whole environment.
     _location_env: dict[str, str] | None = PrivateAttr(default=None)

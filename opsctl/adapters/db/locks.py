@@ -76,3 +76,44 @@ def _file_lock(db: Database, job: str, lock_dir: Path | None) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def advisory_lock_ids(job: str) -> tuple[int, int]:
+    """The ``(classid, objid)`` under which ``pg_locks`` shows the job's advisory lock: a
+    bigint key is split into its high and low 32 bits, as unsigned oids."""
+    key = advisory_key(job) & 0xFFFFFFFFFFFFFFFF
+    return key >> 32, key & 0xFFFFFFFF
+
+
+def lock_file(db: Database, job: str, lock_dir: Path | None = None) -> Path | None:
+    """Where a SQLite database keeps the job's file lock (None for an in-memory database)."""
+    base = db.sqlite_path
+    directory = lock_dir or (base.parent if base else None)
+    if directory is None or base is None:
+        return None
+    return directory / f"{base.name}.{job}.lock"
+
+
+def file_lock_held(path: Path) -> bool:
+    """Whether a process holds the flock on ``path``, found without creating anything.
+
+    A shared, non-blocking flock is taken and dropped at once: it fails only while a run
+    holds the exclusive lock. A job starting in that microsecond would see its lock held and
+    exit 75, which a scheduler treats as a harmless skip.
+    """
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no lock file: no run has ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the shared lock if we got it
+    return False

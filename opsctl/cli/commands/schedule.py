@@ -1,0 +1,83 @@
+"""``opsctl schedule show|render``: the ``[schedule]`` section, judged and deployed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from opsctl.cli import render
+from opsctl.cli.commands.status import age
+from opsctl.cli.session import Session, guarded
+from opsctl.domain.units import MISSING
+from opsctl.events import Emitter
+from opsctl.jobs import schedule_show
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.result import JobResult
+
+app = typer.Typer(help="When the jobs run: the [schedule] section, checked and deployed.",
+                  no_args_is_help=True)
+
+
+@app.command("show", epilog="Example: opsctl schedule show  (exit 2 when a job is overdue)")
+def show(ctx: typer.Context) -> None:
+    """Per job: cron expression, next 3 fire times (UTC), last run, last success and
+    whether it is overdue (the dead man's switch); exit 2 when a job is overdue."""
+    session = Session.of(ctx)
+    guarded(session, lambda: _show(session))
+
+
+def _show(session: Session) -> JobResult:
+    from opsctl.adapters.db.job_status import DbJobStatus
+
+    config = session.settings.schedule
+    params = schedule_show.ScheduleParams(config.jobs(), config.grace_td)
+    context = JobContext(schedule_show.JOB, session.runtime,
+                         Emitter(session.runtime, None, session.secrets()))
+    source = DbJobStatus(session.database(read_only=True))
+    try:
+        return schedule_show.run(context, source, params)
+    finally:
+        source.close()
+        source.db.dispose()
+
+
+@render.register(schedule_show.SUMMARY_TYPE)
+def _render(out: Console, result: JobResult) -> None:
+    now: datetime = result.extra["judged"].now
+    out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
+                            " ", result.message, f" (grace {result.fields['grace']})"))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table.add_column("job", no_wrap=True)
+    table.add_column("cron", no_wrap=True)
+    table.add_column("next (UTC)")
+    table.add_column("last run", justify="right", no_wrap=True)
+    table.add_column("last ok", justify="right", no_wrap=True)
+    table.add_column("overdue", no_wrap=True)
+    for row in result.fields["jobs"]:
+        table.add_row(*_cells(row, now))
+    out.print(table)
+
+
+def _cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
+    overdue = (Text("OVERDUE", "bold red") if row["overdue"]
+               else Text("running", "cyan") if row["running"] else Text("no", "dim"))
+    return [Text(row["job"]), Text(row["cron"] or "off"),
+            # No break inside a time: the column wraps between them.
+            "  ".join(_when(t, now).replace(" ", "\u00a0") for t in row["next_runs"])
+            or MISSING,
+            age(now, row["last_run_at"]), age(now, row["last_success_at"]), overdue]
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    """Today's times as HH:MM, this week's with the weekday, later ones with the date."""
+    if moment.date() == now.date():
+        return f"{moment:%H:%M}"
+    if (moment.date() - now.date()).days < 7:
+        return f"{moment:%a %H:%M}"
+    return f"{moment:%b} {moment.day} {moment:%H:%M}"

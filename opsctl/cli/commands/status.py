@@ -1,0 +1,118 @@
+"""``opsctl status``: the on-call screen (a read-only report, not a job)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from opsctl.cli import render
+from opsctl.cli.session import Session, guarded
+from opsctl.domain.units import MISSING
+from opsctl.events import Emitter
+from opsctl.jobs import status
+from opsctl.jobs.context import JobContext
+from opsctl.jobs.result import JobResult
+from opsctl.jobs.schedule_show import ScheduleParams
+
+app = typer.Typer()
+
+
+@app.command("status", epilog="Example: opsctl status  |  opsctl --output json status")
+def status_command(ctx: typer.Context) -> None:
+    """One screen for on-call: per job the last run and whether it is overdue, open
+    alerts, the failure rate of the last hour and the cleanups waiting. Exit 0 ok,
+    1 warning, 2 critical (an overdue job or an open alert), 3 database down."""
+    session = Session.of(ctx)
+    guarded(session, lambda: report(session))
+
+
+def params(session: Session) -> status.StatusParams:
+    settings = session.settings
+    rate = settings.failure_rate
+    return status.StatusParams(
+        schedule=ScheduleParams(settings.schedule.jobs(), settings.schedule.grace_td),
+        threshold=rate.threshold, warning=rate.warning, min_samples=rate.min_samples,
+        retention_days=settings.logs.retention_days,
+    )
+
+
+def report(session: Session) -> JobResult:
+    """Run the status report on one read-only connection; the result, for any view."""
+    from opsctl.adapters.db.job_status import DbJobStatus
+
+    wanted = params(session)
+    context = JobContext(status.JOB, session.runtime, Emitter(session.runtime, None,
+                                                              session.secrets()))
+    source = DbJobStatus(session.database(read_only=True), session.settings.source)
+    try:
+        return status.run(context, source, wanted)
+    finally:
+        source.close()
+        source.db.dispose()
+
+
+# --- text view ----------------------------------------------------------------------------
+
+
+def age(now: datetime, moment: datetime | None) -> str:
+    """How long ago, in the one or two units a person reads at a glance (``42s``, ``3h05m``)."""
+    if moment is None:
+        return MISSING
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return f"{minutes}m"
+    if hours < 48:
+        return f"{hours}h{minutes % 60:02d}m" if hours < 10 else f"{hours}h"
+    return f"{days}d"
+
+
+@render.register(status.SUMMARY_TYPE)
+def _render(out: Console, result: JobResult) -> None:
+    fields, now = result.fields, result.extra["now"]
+    out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
+                            " ", result.message))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, caption="ages: time since the run "
+                  "started", caption_justify="left")
+    table.add_column("job", no_wrap=True)
+    table.add_column("last run", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("exit", justify="right", no_wrap=True)
+    table.add_column("last ok", justify="right", no_wrap=True)
+    table.add_column("overdue", no_wrap=True)
+    for row in fields["jobs"]:
+        table.add_row(*_job_cells(row, now))
+    out.print(table)
+    for alert in fields["open_alerts"]:
+        out.print(Text.assemble(("alert ", "bold red"), alert["name"],
+                                f" open for {age(now, alert['opened_at'])}"))
+    rate = fields["failure_rate"]
+    finished = fields["completed"] + fields["failed"]
+    shown = "no finished exports" if rate is None else (
+        f"{finished:,} finished, {fields['failed']:,} failed ({rate:.1%})")
+    out.print(f"last {fields['failure_window']}: {shown}")
+    out.print(f"waiting for cleanup: {fields['pending_log_rows']:,} log rows, "
+              f"{fields['pending_files']:,} files")
+
+
+def _job_cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
+    state = row["last_state"]
+    overdue = (Text("OVERDUE", "bold red") if row["overdue"]
+               else Text("running", "cyan") if row["running"]
+               else Text("no" if row["cron"] else "not scheduled", "dim"))
+    return [
+        Text(row["job"]),
+        age(now, row["last_run_at"]),
+        Text(state, render.STATE_STYLES.get(state, "")) if state else MISSING,
+        MISSING if row["last_exit_code"] is None else str(row["last_exit_code"]),
+        age(now, row["last_success_at"]),
+        overdue,
+    ]
