@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -16,6 +18,7 @@ from opsctl.cli.commands.status import age
 from opsctl.cli.session import Session, guarded
 from opsctl.domain.units import MISSING
 from opsctl.events import Emitter
+from opsctl.exit_codes import ExitCode
 from opsctl.jobs import schedule_show
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
@@ -81,3 +84,60 @@ def _when(moment: datetime, now: datetime) -> str:
     if (moment.date() - now.date()).days < 7:
         return f"{moment:%a %H:%M}"
     return f"{moment:%b} {moment.day} {moment:%H:%M}"
+
+
+class Target(StrEnum):
+    crontab = "crontab"
+    systemd = "systemd"
+    kubernetes = "kubernetes"
+
+
+RENDERED = "schedule_rendered"
+
+
+@app.command("render", epilog="Examples: opsctl schedule render --target crontab | "
+             "crontab -u opsctl -\n\n"
+             "opsctl schedule render --target systemd --out /etc/systemd/system")
+def render_command(
+    ctx: typer.Context,
+    target: Annotated[Target, typer.Option("--target", help="What to render for.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Write the files into DIR (created if missing, all "
+        "files or none) and print the summary; without it the text goes to stdout.")] = None,
+) -> None:
+    """Deployment files made from [schedule]: a crontab, systemd .service/.timer units, or
+    Kubernetes CronJobs with a ConfigMap skeleton."""
+    session = Session.of(ctx)
+    guarded(session, lambda: _render_files(session, target, out))
+
+
+def _render_files(session: Session, target: Target, out: Path | None) -> JobResult:
+    from opsctl.deploy import crontab, files, kubernetes, systemd
+
+    renderer = {"crontab": crontab, "systemd": systemd, "kubernetes": kubernetes}[target.value]
+    rendered = renderer.render(session.settings)
+    if out is None:
+        # The files themselves are the output, whatever --output says.
+        session.runtime.output = "text"
+        session.runtime.stdout.write(_concatenated(rendered))
+        return JobResult(RENDERED, "", "ok", ExitCode.OK, extra={"quiet": True})
+    written = files.write_all(out, rendered)
+    return JobResult(
+        RENDERED, f"{len(written)} {target.value} file{'s' if len(written) != 1 else ''} "
+        f"written to {out}", "ok", ExitCode.OK,
+        {"target": target.value, "out": str(out), "files": [p.name for p in written]})
+
+
+def _concatenated(rendered: dict[str, str]) -> str:
+    if len(rendered) == 1:
+        return next(iter(rendered.values()))
+    return "\n".join(f"# ==> {name} <==\n{text}" for name, text in rendered.items())
+
+
+@render.register(RENDERED)
+def _render_written(out: Console, result: JobResult) -> None:
+    if result.extra.get("quiet"):
+        return
+    out.print(Text(result.message))
+    for name in result.fields["files"]:
+        out.print(Text(f"  {name}"))
