@@ -18,7 +18,7 @@ COMMANDS = [
     "metrics aggregate", "failure-rate check", "files cleanup", "logs stats", "logs cleanup",
     "health probe", "runs list", "runs stats", "db init", "demo seed", "config show",
     "config validate", "metrics report", "logs verify", "logs restore", "files audit",
-    "status", "schedule show",
+    "status", "schedule show", "schedule render",
 ]
 EVENT_TYPES = [
     "aggregated_metrics", "metrics_threshold_warning", "failure_rate_check",
@@ -30,7 +30,7 @@ EVENT_TYPES = [
     "export_log_archive_object_missing", "export_log_archive_object_unrecorded",
     "deletion_guard_tripped", "export_log_restore_complete",
     "export_log_restore_object_failed", "export_file_audit_complete",
-    "status_report", "schedule_report",
+    "status_report", "schedule_report", "schedule_rendered",
 ]
 
 

@@ -126,9 +126,16 @@ class SqlCheck(_Check):
 
 
 class FreshnessCheck(_SeverityFlag):
+    """``max_age`` is a DUR, or ``"schedule"``: failing exactly when the job is overdue by
+    ``[schedule]`` (the dead man's switch), so one rule serves the probe and ``status``."""
+
     kind: Literal["freshness"]
     job: JobName
-    max_age: DurationText
+    max_age: Literal["schedule"] | DurationText
+
+    @property
+    def by_schedule(self) -> bool:
+        return self.max_age == "schedule"
 
     @property
     def max_age_td(self) -> timedelta:

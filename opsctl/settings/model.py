@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from opsctl import locations
 from opsctl.settings.data import DatabaseSettings, S3Settings, SourceSettings, StorageSettings
-from opsctl.settings.health import HealthSettings
+from opsctl.settings.fields import InvalidKey
+from opsctl.settings.health import FreshnessCheck, HealthSettings
 from opsctl.settings.jobs import (
     AlertsSettings,
     FailureRateSettings,
@@ -47,6 +48,17 @@ class Settings(BaseSettings):
     # Only the variables the default locations depend on, never the whole environment.
     _location_env: dict[str, str] | None = PrivateAttr(default=None)
     _config_file: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _freshness_jobs_are_scheduled(self) -> Settings:
+        # max_age = "schedule" judges the job by its [schedule] entry: there must be one.
+        for index, check in enumerate(self.health.checks):
+            unscheduled = not self.schedule.cron(getattr(check, "job", ""))
+            if isinstance(check, FreshnessCheck) and check.by_schedule and unscheduled:
+                raise InvalidKey(f"health.checks[{index}].max_age",
+                                     f'"schedule" needs a [schedule] entry for {check.job}, '
+                                     "which is not scheduled")
+        return self
 
     @classmethod
     def settings_customise_sources(

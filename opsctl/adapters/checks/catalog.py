@@ -99,6 +99,11 @@ def _probe(
 
         return SqlProbe(url, connect_s, check.query, check.judge, check.warning,
                         check.critical_threshold)
+    if isinstance(check, FreshnessCheck) and check.by_schedule:
+        from opsctl.adapters.checks.freshness import ScheduleProbe
+
+        return ScheduleProbe(url, connect_s, check.job, settings.schedule.cron(check.job),
+                             settings.schedule.grace_td, clock)
     if isinstance(check, FreshnessCheck):
         from opsctl.adapters.checks.freshness import FreshnessProbe
 

@@ -73,3 +73,48 @@ class FreshnessProbe:
         return CheckFinding("critical", "never_run",
                             f"{self.job} has no successful run in the history",
                             {"job": self.job, "max_age_s": self.max_age.total_seconds()})
+
+
+@dataclass(frozen=True)
+class ScheduleProbe:
+    """``max_age = "schedule"``: critical exactly when the job is overdue by its schedule,
+    the rule ``schedule show`` and ``status`` apply (a running job is never overdue)."""
+
+    url: str
+    connect_timeout_s: float
+    job: str
+    cron: str
+    grace: timedelta
+    clock: Callable[[], datetime]
+
+    def check(self, timeout_s: float) -> CheckFinding:
+        from opsctl.adapters.db.job_status import DbJobStatus
+        from opsctl.domain.schedules import START_TOLERANCE, CronSchedule, judge
+
+        now = self.clock()
+        schedule = CronSchedule(self.cron)
+        due = schedule.latest_before(now - self.grace)
+        since = {self.job: due - START_TOLERANCE} if due is not None else {}
+        source = DbJobStatus(connect_within(self.url, self.connect_timeout_s, timeout_s))
+        try:
+            snapshot = source.snapshot([self.job], JOB_SUCCEEDED, since)
+        finally:
+            source.close()
+            source.db.dispose()
+        past = snapshot.jobs[self.job]
+        verdict = judge(schedule, self.grace, now,
+                        last_success_started_at=past.success_started_since,
+                        ever_succeeded=past.last_success is not None, running=past.running,
+                        history_started_at=snapshot.tables_created_at)
+        success = past.last_success
+        detail = {"job": self.job, "cron": self.cron, "overdue": verdict.overdue,
+                  "due_at": rfc3339(verdict.due_at) if verdict.due_at else None,
+                  "last_success_at": rfc3339(success.started_at) if success else None,
+                  "running": past.running}
+        if verdict.overdue:
+            return CheckFinding(
+                "critical", "overdue",
+                f"{self.job} is overdue: no successful run since its {rfc3339(verdict.due_at)} "
+                f"start ({self.cron}, grace {format_duration(self.grace)})"
+                if verdict.due_at else f"{self.job} is overdue", detail)
+        return CheckFinding(detail=detail)
