@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import Cli
+from support import Cli, insert_exports
 
 ENV = {
     "OPSCTL_SCHEDULE__METRICS__AGGREGATE": "* * * * *",  # will never run
@@ -31,8 +31,11 @@ def overdue(cli: Cli) -> tuple[int, dict[str, bool]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_jobs_become_overdue_as_their_minutes_pass_and_a_run_clears_it(sqlite_cli: Cli) -> None:
+def test_jobs_become_overdue_as_their_minutes_pass_and_a_run_clears_it(
+    sqlite_cli: Cli, sqlite_url: str
+) -> None:
     assert sqlite_cli("db", "init").exit_code == 0
+    insert_exports(sqlite_url, [])  # status also reads the source table
     assert sqlite_cli("health", "probe", env=ENV).exit_code == 0
     started = datetime.now(UTC)
     first_fire = started.replace(second=0, microsecond=0) + timedelta(minutes=1)

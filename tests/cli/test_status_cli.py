@@ -232,3 +232,38 @@ def test_invalid_cron_is_78_naming_the_key(sqlite_cli: Cli, value: str, key: str
 
     assert result.exit_code == 78
     assert result.one("error")["error"]["message"].startswith(f"{key}: ")
+
+
+def test_status_as_a_nagios_plugin(cli: Cli, crafted: str) -> None:
+    result = cli("status", "--format", "nagios", env=ALL_EVERY_MINUTE, output=None)
+
+    assert result.exit_code == 2
+    (line,) = result.stdout.splitlines()
+    status, perfdata = line.split(" | ")
+    assert status.startswith("OPSCTL STATUS CRITICAL - critical: failure-rate.check is overdue")
+    items = perfdata.split()
+    assert items[:5] == ["'overdue_jobs'=1;;0;0;5", "'open_alerts'=1;;0;0",
+                         "'failure_ratio'=0.2;0.05;0.1;0;1", "'pending_log_rows'=3;;;0",
+                         "'pending_files'=2;;;0"]
+    ages = dict(item.split("=", 1) for item in items[5:])
+    assert set(ages) == {"'metrics.aggregate_last_success_age'",
+                         "'failure-rate.check_last_success_age'",
+                         "'logs.cleanup_last_success_age'", "'health.probe_last_success_age'"}
+    assert ages["'logs.cleanup_last_success_age'"] == "U;;;0"
+    assert 3590 <= int(ages["'failure-rate.check_last_success_age'"].split("s")[0]) <= 3700
+
+
+def test_schedule_show_as_a_nagios_plugin_ok_and_unknown(cli: Cli, db_url: str, home: Any) -> None:
+    ok = cli("schedule", "show", "--format", "nagios", output=None)
+    assert ok.exit_code == 0
+    assert ok.stdout.startswith("OPSCTL SCHEDULE OK - 5 scheduled jobs, none overdue | "
+                                "'overdue_jobs'=0;;0;0;5 ")
+
+    from support import isolated_env
+
+    down = Cli(isolated_env(home, "postgresql+psycopg://postgres@127.0.0.1:9/none"))(
+        "schedule", "show", "--format", "nagios", output=None,
+        env={"OPSCTL_DATABASE__CONNECT_TIMEOUT_S": "1"})
+    assert down.exit_code == 3
+    assert down.stdout.startswith("OPSCTL SCHEDULE UNKNOWN - database_unavailable: ")
+    assert len(down.stdout.splitlines()) == 1

@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import render
-from opsctl.cli.commands.status import age
+from opsctl.cli import nagios, render
+from opsctl.cli.commands.status import age, success_ages
+from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, guarded
+from opsctl.domain.nagios import Perf, above, status_line
 from opsctl.domain.units import MISSING
 from opsctl.events import Emitter
 from opsctl.exit_codes import ExitCode
@@ -27,12 +29,26 @@ app = typer.Typer(help="When the jobs run: the [schedule] section, checked and d
                   no_args_is_help=True)
 
 
-@app.command("show", epilog="Example: opsctl schedule show  (exit 2 when a job is overdue)")
-def show(ctx: typer.Context) -> None:
+@app.command("show", epilog="Examples: opsctl schedule show  (exit 2 when a job is overdue)"
+             "  |  opsctl schedule show --format nagios")
+def show(
+    ctx: typer.Context,
+    format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
+    ] = ReportFormat.events,
+) -> None:
     """Per job: cron expression, next 3 fire times (UTC), last run, last success and
     whether it is overdue (the dead man's switch); exit 2 when a job is overdue."""
     session = Session.of(ctx)
+    nagios.use(session, format_, "SCHEDULE", nagios_line)
     guarded(session, lambda: _show(session))
+
+
+def nagios_line(result: JobResult) -> str:
+    jobs = result.fields["jobs"]
+    overdue = len(result.fields["overdue_jobs"])
+    perfdata = [Perf("overdue_jobs", overdue, crit=above(0), min=0, max=len(jobs)),
+                *success_ages(result, result.extra["judged"].now)]
+    return status_line("SCHEDULE", result.exit_code, result.message, perfdata)
 
 
 def _show(session: Session) -> JobResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import render
+from opsctl.cli import nagios, render
+from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, guarded
+from opsctl.domain.nagios import Perf, above, status_line
 from opsctl.domain.units import MISSING
 from opsctl.events import Emitter
 from opsctl.jobs import status
@@ -23,12 +25,18 @@ from opsctl.jobs.schedule_show import ScheduleParams
 app = typer.Typer()
 
 
-@app.command("status", epilog="Example: opsctl status  |  opsctl --output json status")
-def status_command(ctx: typer.Context) -> None:
+@app.command("status", epilog="Examples: opsctl status  |  opsctl --output json status  |  "
+             "opsctl status --format nagios")
+def status_command(
+    ctx: typer.Context,
+    format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
+    ] = ReportFormat.events,
+) -> None:
     """One screen for on-call: per job the last run and whether it is overdue, open
     alerts, the failure rate of the last hour and the cleanups waiting. Exit 0 ok,
     1 warning, 2 critical (an overdue job or an open alert), 3 database down."""
     session = Session.of(ctx)
+    nagios.use(session, format_, "STATUS", nagios_line)
     guarded(session, lambda: report(session))
 
 
@@ -116,3 +124,28 @@ def _job_cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
         age(now, row["last_success_at"]),
         overdue,
     ]
+
+
+def success_ages(result: JobResult, now: datetime) -> list[Perf]:
+    """Per scheduled job, seconds since its last successful run started: the graph that
+    shows a job that stopped running."""
+    return [Perf(f"{row['job']}_last_success_age",
+                 None if row["last_success_at"] is None
+                 else round((now - row["last_success_at"]).total_seconds()), "s", min=0)
+            for row in result.fields["jobs"] if row["cron"]]
+
+
+def nagios_line(result: JobResult) -> str:
+    fields = result.fields
+    params: status.StatusParams = result.extra["params"]
+    overdue = sum(1 for row in fields["jobs"] if row["overdue"])
+    perfdata = [
+        Perf("overdue_jobs", overdue, crit=above(0), min=0, max=len(fields["jobs"])),
+        Perf("open_alerts", len(fields["open_alerts"]), crit=above(0), min=0),
+        Perf("failure_ratio", fields["failure_rate"], warn=above(params.warning),
+             crit=above(params.threshold), min=0, max=1),
+        Perf("pending_log_rows", fields["pending_log_rows"], min=0),
+        Perf("pending_files", fields["pending_files"], min=0),
+        *success_ages(result, result.extra["now"]),
+    ]
+    return status_line("STATUS", result.exit_code, result.message, perfdata)
