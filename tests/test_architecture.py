@@ -49,7 +49,7 @@ def test_adapters_never_reach_up_into_jobs_or_the_cli() -> None:
 
 
 @pytest.mark.parametrize("name", ["events.py", "runtime.py", "errors.py", "exit_codes.py",
-                                  "locations.py", "ports", "settings"])
+                                  "locations.py", "ports", "settings", "deploy"])
 def test_core_modules_import_no_driver(name: str) -> None:
     path = PACKAGE / name
     assert offending(sorted(path.rglob("*.py")) if path.is_dir() else [path], DRIVERS) == {}

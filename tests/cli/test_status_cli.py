@@ -127,14 +127,14 @@ def test_status_text_fits_80_columns_and_shows_odd_text_literally(cli: Cli, craf
     insert(crafted, tables.alert_state, [{
         "name": "[/x]<script>", "state": "open", "opened_at": now(),
         "last_notified_at": None, "updated_at": now(), "details": {}}])
-    result = cli("status", output="text", env={**ALL_EVERY_MINUTE, "COLUMNS": "80"})
+    result = cli("status", output="text", env=ALL_EVERY_MINUTE)
 
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "alert [/x]<script> open for 0s" in result.stdout
     header = next(line for line in lines if line.strip().startswith("job"))
-    assert header.split() == ["job", "last", "run", "state", "exit", "last", "ok", "overdue"]
+    assert header.split() == ["job", "run", "state", "exit", "ok", "overdue"]  # "last" above
     assert "OVERDUE" in result.stdout and "waiting for cleanup: 3 log rows, 2 files" in (
         result.stdout)
 
@@ -267,3 +267,22 @@ def test_schedule_show_as_a_nagios_plugin_ok_and_unknown(cli: Cli, db_url: str, 
     assert down.exit_code == 3
     assert down.stdout.startswith("OPSCTL SCHEDULE UNKNOWN - database_unavailable: ")
     assert len(down.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("command", ["status", "schedule show"])
+def test_text_views_keep_job_names_and_verdicts_whole(
+    cli: Cli, crafted: str, width: int, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))  # what a terminal of that width sets
+    result = cli(*command.split(), output="text", env=ALL_EVERY_MINUTE)
+
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    header = next(line for line in lines if line.strip().startswith("job"))
+    assert "overdue" in header.split() and "…" not in header
+    row = next(line for line in lines if line.strip().startswith("failure-rate.check"))
+    assert row.split()[0] == "failure-rate.check" and row.split()[-1] == "OVERDUE"
+    if width >= 80:
+        assert "cron" in header.split() or "state" in header.split()

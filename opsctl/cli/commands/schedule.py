@@ -71,25 +71,31 @@ def _render(out: Console, result: JobResult) -> None:
     now: datetime = result.extra["judged"].now
     out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
                             " ", result.message, f" (grace {result.fields['grace']})"))
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
-    table.add_column("job", no_wrap=True)
+    # Job names and verdicts never shrink; the fire times wrap. Below 72 columns the last
+    # run gives way to the last success, which is what overdue is judged on.
+    narrow = out.width < 72
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True)
+    table.add_column("job", no_wrap=True, min_width=18)
     table.add_column("cron", no_wrap=True)
-    table.add_column("next (UTC)")
-    table.add_column("last run", justify="right", no_wrap=True)
-    table.add_column("last ok", justify="right", no_wrap=True)
-    table.add_column("overdue", no_wrap=True)
+    table.add_column("next (UTC)", min_width=11, ratio=1)
+    if not narrow:
+        table.add_column("last\nrun", justify="right", no_wrap=True)
+    table.add_column("last\nok", justify="right", no_wrap=True)
+    table.add_column("overdue", no_wrap=True, min_width=7)
     for row in result.fields["jobs"]:
-        table.add_row(*_cells(row, now))
+        cells = _cells(row, now)
+        table.add_row(*(cells[:3] + cells[4:] if narrow else cells))
     out.print(table)
 
 
 def _cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
     overdue = (Text("OVERDUE", "bold red") if row["overdue"]
                else Text("running", "cyan") if row["running"] else Text("no", "dim"))
-    return [Text(row["job"]), Text(row["cron"] or "off"),
-            # No break inside a time: the column wraps between them.
-            "  ".join(_when(t, now).replace(" ", "\u00a0") for t in row["next_runs"])
-            or MISSING,
+    times = [_when(t, now) for t in row["next_runs"]]
+    # Same-day times share a line; dated ones get a line each.
+    joined = "  ".join(times) if all(len(t) == 5 for t in times) else "\n".join(times)
+    return [Text(row["job"]), Text(row["cron"] or "off"), joined or MISSING,
             age(now, row["last_run_at"]), age(now, row["last_success_at"]), overdue]
 
 

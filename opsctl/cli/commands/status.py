@@ -87,15 +87,17 @@ def age(now: datetime, moment: datetime | None) -> str:
 def _render(out: Console, result: JobResult) -> None:
     fields, now = result.fields, result.extra["now"]
     out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
-                            " ", result.message))
+                            " ", result.message.removeprefix(f"{result.state}: ")))
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, caption="ages: time since the run "
                   "started", caption_justify="left")
-    table.add_column("job", no_wrap=True)
-    table.add_column("last run", justify="right", no_wrap=True)
-    table.add_column("state", no_wrap=True, overflow="ellipsis", max_width=20)
-    table.add_column("exit", justify="right", no_wrap=True)
-    table.add_column("last ok", justify="right", no_wrap=True)
-    table.add_column("overdue", no_wrap=True)
+    table.add_column("job", no_wrap=True, min_width=18)
+    table.add_column("last\nrun", justify="right", no_wrap=True)
+    # The state gives way first: job names and verdicts must stay whole.
+    table.add_column("state", no_wrap=True, overflow="ellipsis",
+                     max_width=max(6, out.width - 56))
+    table.add_column("exit", justify="right", no_wrap=True, min_width=4)
+    table.add_column("last\nok", justify="right", no_wrap=True)
+    table.add_column("overdue", no_wrap=True, min_width=7)
     for row in fields["jobs"]:
         table.add_row(*_job_cells(row, now))
     out.print(table)
