@@ -106,6 +106,10 @@ class ScheduleSettings(Section):
         # cron's PATH finds nothing installed in a venv: the binary is named by its path.
         if not PurePosixPath(value).is_absolute():
             raise ValueError("must be an absolute path to the opsctl binary")
+        # It is written into crontab lines and ExecStart= as it is: cron reads % as a
+        # newline, and a space would split the path.
+        if any(char.isspace() or char in "%\"'\\" for char in value):
+            raise ValueError("must not contain spaces, quotes, backslashes or %")
         return value
 
     @model_serializer(mode="wrap")
