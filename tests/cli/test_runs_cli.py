@@ -21,6 +21,14 @@ _ids = itertools.count()
 NOW = datetime.now(UTC)  # the CLI reads the real clock; every crafted run is minutes old
 
 
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_runs() -> None:
+    # Not when the module was collected: a long suite on a busy machine would age every
+    # crafted run by the minutes the tests before it took.
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 def run(job: str, finished_ago: timedelta, exit_code: int = 0, duration_ms: int = 1000,
         **overrides: Any) -> RunRecord:
     finished = NOW - finished_ago
