@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,7 +20,7 @@ from pydantic import (
 )
 
 from opsctl.domain.durations import parse_duration
-from opsctl.settings.fields import DurationText, HttpUrlSecret, InvalidKey
+from opsctl.settings.fields import HttpUrlSecret, InvalidKey
 
 JobName = Literal[
     "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe"
@@ -125,13 +126,20 @@ class SqlCheck(_Check):
         return "ok"
 
 
+def _duration_or_schedule(text: str) -> str:
+    # One type, not a union: a typo then reads "invalid duration", not two union branches.
+    if text != "schedule":
+        parse_duration(text)
+    return text
+
+
 class FreshnessCheck(_SeverityFlag):
     """``max_age`` is a DUR, or ``"schedule"``: failing exactly when the job is overdue by
     ``[schedule]`` (the dead man's switch), so one rule serves the probe and ``status``."""
 
     kind: Literal["freshness"]
     job: JobName
-    max_age: Literal["schedule"] | DurationText
+    max_age: Annotated[str, AfterValidator(_duration_or_schedule)]
 
     @property
     def by_schedule(self) -> bool:
