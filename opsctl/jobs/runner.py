@@ -24,7 +24,8 @@ from opsctl.runtime import Runtime
 log = logging.getLogger(__name__)
 
 JOB_NAMES = (
-    "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe"
+    "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe",
+    "logs.restore", "files.audit",
 )
 
 
