@@ -58,6 +58,10 @@ class StopSignal:
         if not (first and self.cooperative):
             raise Interrupted(f"interrupted by signal (exit {exit_code.value})", exit_code)
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, ending early when a stop is requested; True if it was."""
+        return self._event.wait(seconds)
+
     def raise_if_requested(self) -> None:
         if self.exit_code is not None:
             raise Interrupted(f"interrupted by signal (exit {self.exit_code.value})", self.exit_code)

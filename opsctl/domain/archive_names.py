@@ -1,10 +1,13 @@
 """Where log archives go and what each object is called.
 
-An object is named after the ids it holds (``<first_id>-<last_id>.jsonl.gz``, zero-padded
-so a listing sorts in id order), never after the time it was written: a run that is killed
-and rerun writes the same rows under the same name instead of a second copy. The one object
-whose rows may still be in the table after a crash is named in a small marker object
-(:data:`MARKER_NAME`) written before it, so the next run can finish that batch first.
+An object is named after the ids it holds and the run that wrote it:
+``<first_id>-<last_id>.<run_id>.jsonl.gz``, ids zero-padded so a listing sorts in id order.
+The ids say which rows to look for; the run id makes every name unique, so a table rebuilt
+with the same ids, SQLite reusing ids, or two databases pointed at one URI can never write
+over an object another run made (objects are also created exclusively). The one object
+whose rows may still be in the table after a crash is named in a small marker
+(:data:`MARKER_NAME`, plain JSON) written before it, so the next run can finish that batch
+first. Markers and manifests never end in ``.jsonl.gz``: only archive objects do.
 """
 
 from __future__ import annotations
@@ -14,11 +17,17 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-MARKER_NAME = "_inflight.json.gz"
+MARKER_NAME = ".inflight.json"
 """Names the batch being archived; removed when a run ends with its last batch settled."""
 
+LEGACY_MARKER_NAME = "_inflight.json.gz"
+"""The marker of earlier versions (gzip JSON): still read, so their crashes are recovered."""
+
+OBJECT_ENDING = ".jsonl.gz"
+
 _ID_WIDTH = 12
-_OBJECT = re.compile(r"(\d+)-(\d+)\.jsonl\.gz")
+_OBJECT = re.compile(r"(\d+)-(\d+)(?:\.([0-9A-Za-z-]+))?\.jsonl\.gz")
+_RUN_TAG = re.compile(r"[0-9A-Za-z-]+")
 _HINT = "expected s3://bucket[/prefix] or file:///absolute/dir"
 
 
@@ -60,15 +69,18 @@ class ArchiveLocation:
         return f"file://{self.path}"
 
 
-def object_name(first_id: int, last_id: int) -> str:
-    """The name of the object holding exactly the rows ``first_id`` .. ``last_id``."""
+def object_name(first_id: int, last_id: int, run_id: str) -> str:
+    """The name of the object run ``run_id`` writes for the rows ``first_id`` .. ``last_id``."""
     if first_id > last_id:
         raise ValueError(f"first id {first_id} is after last id {last_id}")
-    return f"{first_id:0{_ID_WIDTH}d}-{last_id:0{_ID_WIDTH}d}.jsonl.gz"
+    if not _RUN_TAG.fullmatch(run_id):
+        raise ValueError(f"run id {run_id!r} cannot be part of an object name")
+    return f"{first_id:0{_ID_WIDTH}d}-{last_id:0{_ID_WIDTH}d}.{run_id}{OBJECT_ENDING}"
 
 
 def object_ids(name: str) -> tuple[int, int] | None:
-    """``(first_id, last_id)`` of an archive object's name; None for anything else."""
+    """``(first_id, last_id)`` of an archive object's name (this version's names and the
+    earlier ``<first>-<last>.jsonl.gz``); None for anything else."""
     match = _OBJECT.fullmatch(name)
     if match is None:
         return None

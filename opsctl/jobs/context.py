@@ -21,6 +21,10 @@ class JobContext:
     def now(self) -> datetime:
         return self.runtime.clock()
 
+    def pause(self, seconds: float) -> None:
+        """Wait between batches (throttling); a stop request ends the wait at once."""
+        self.runtime.stop.wait(seconds)
+
     @property
     def stop_requested(self) -> bool:
         """Batch jobs check this between batches and stop cleanly (SIGTERM/SIGINT)."""

@@ -3,22 +3,36 @@ archiving each batch first when asked to.
 
 The guarantees, and how they are kept:
 
-- **Archive before delete.** A batch's object is written, read back and compared (size and
-  sha256) before its rows are deleted, and the delete removes exactly the rows that were
-  read (count and id sum checked inside the delete's transaction; any difference rolls it
-  back, removes the object and counts the batch as skipped). An archive that cannot be
-  reached or written stops the run with exit 3 before the batch's delete.
-- **No row lost, no duplicate after ``kill -9``.** Objects are named after the ids they hold
-  and, before each object is written, a marker names it. A run that dies between writing an
-  object and committing its delete leaves that marker behind; the next run first finishes
-  that batch (deletes exactly the ids the object holds, whatever the retention is now: they
-  are archived) and only then forms new batches, so no row ends up in two objects however
-  the batch size or cutoff changed in between. Those rows count in ``deleted_count`` and
-  ``recovered_count``, not in ``archived_count`` (they were archived by the earlier run).
+- **Archive before delete, and only what was archived.** A batch's object is written,
+  read back and compared (size and sha256) before its rows are deleted, and the delete
+  removes the batch's rows only in the versions that were read: a row updated, re-dated,
+  added or removed since the read makes the delete remove nothing (the adapter compares
+  inside the delete's own transaction). Such a batch's object is removed and the batch
+  read again in its new versions, up to three times; after that it is left in place for
+  the next run (``export_log_batch_skipped``, exit 1). An archive that cannot be reached
+  or written stops the run with exit 3 before the batch's delete.
+- **Every deleted row is catalogued.** The catalog row of a batch's object is written in
+  the transaction that deletes the batch, so a catalogued object always holds rows that
+  are gone, and a crash never leaves a catalogue row for rows that are still there.
+- **Objects are never overwritten.** Each name carries the ids and the run id, and objects
+  are created exclusively: an existing object with other content stops the run (exit 3)
+  before anything of that batch is deleted.
+- **No row lost, no duplicate after ``kill -9``.** Before each object is written, a marker
+  names it. A run that dies between writing an object and committing its delete leaves
+  that marker behind; the next run first settles that object under the same checks as a
+  batch: it deletes the object's rows only where they still equal the archived lines and
+  are older than this run's cutoff, and catalogues the object in that transaction. If any
+  of its rows changed (or became newer) since, the object is removed instead (its delete
+  never committed, so its rows are all still in the table) and they are archived again in
+  their current version. Recovered rows count in ``deleted_count`` and
+  ``recovered_count``, not in ``archived_count``.
+- **Rows that cannot be compared are quarantined.** A ``created_at`` that is no timestamp
+  (an integer or garbage on SQLite) is reported by id (``export_log_row_quarantined``),
+  never deleted, and the run goes on and exits 1.
 - **Stops cleanly.** SIGTERM/SIGINT are checked between batches: a batch whose object is
   written is finished, the next one is not started, and the summary says ``interrupted``.
-  ``skipped_count`` is the eligible rows the run left in place (stopped early, or a batch
-  that changed while it was archived).
+  ``skipped_count`` is the eligible rows the run left in place. ``batch_pause_ms`` waits
+  between batches (a signal ends the wait) to spare a busy primary.
 - **Dry run writes nothing**: it counts the eligible rows and how many objects they would
   make; the would-be numbers are reported as ``archived_count`` / ``deleted_count`` next
   to ``dry_run: true``.
@@ -26,8 +40,9 @@ The guarantees, and how they are kept:
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,13 +54,25 @@ from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.ports import LogArchive, LogBatch, OldLogs
+from opsctl.ports import (
+    ArchivedObject,
+    CatalogRecord,
+    LogArchive,
+    LogBatch,
+    OldLogs,
+    PoisonRow,
+)
 
 JOB = "logs.cleanup"
 SUMMARY_TYPE = "export_log_cleanup_complete"
 WRITTEN_EVENT = "export_log_archive_written"
 RECOVERED_EVENT = "export_log_archive_recovered"
 SKIPPED_EVENT = "export_log_batch_skipped"
+DISCARDED_EVENT = "export_log_archive_discarded"
+POISON_EVENT = "export_log_row_quarantined"
+
+# Reads of one batch whose rows keep changing before it is left for the next run.
+MAX_READS = 4
 
 
 @dataclass(frozen=True)
@@ -54,12 +81,18 @@ class LogCleanupParams:
     batch_size: int
     archive: bool
     id_column: str = "id"  # the id's key in archived lines: the real column name
+    created_at_column: str = "created_at"
+    catalog_uri: str = ""  # the archive root as configured; the catalog's ``uri``
+    catalog_prefix: str = ""  # the objects' directory below it (the table)
+    batch_pause_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.retention_days < 0:
             raise ValueError(f"retention_days must be >= 0, got {self.retention_days}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.batch_pause_ms < 0:
+            raise ValueError(f"batch_pause_ms must be >= 0, got {self.batch_pause_ms}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,7 @@ class _Tally:
     recovered: int = 0
     objects: int = 0
     skipped_batches: int = 0
+    quarantined: int = 0
     interrupted: bool = False
 
 
@@ -85,24 +119,39 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
     archive = ports.archive if params.archive else None
     if params.archive and archive is None:
         raise ValueError("archive requested without an archive port")
-    tally = _Tally(eligible=ports.logs.count_eligible(cutoff))
+    poison = ports.logs.poison_rows(cutoff)
+    report_poison(ctx, poison)
+    tally = _Tally(eligible=ports.logs.count_eligible(cutoff), quarantined=len(poison))
     if ctx.dry_run:
         if archive is not None:
-            archive.read(MARKER_NAME)  # reachable? (a read: a dry run writes nothing)
+            archive.read_marker()  # reachable? (a read: a dry run writes nothing)
         return _result(ctx, params, archive, tally, started, cutoff)
     progress = ctx.progress("deleting old log rows", tally.eligible, "rows")
     try:
         if archive is None:
             _delete_only(ctx, ports.logs, params, cutoff, tally, progress.advance)
         else:
-            _recover(ctx, ports.logs, archive, params, tally)
+            _recover(ctx, ports.logs, archive, params, cutoff, tally)
             _archive_and_delete(ctx, ports.logs, archive, params, cutoff, tally,
                                 progress.advance)
             # Every batch is settled (deleted, or skipped with its object removed).
-            archive.remove(MARKER_NAME)
+            archive.remove_marker()
     finally:
         progress.close()
     return _result(ctx, params, archive, tally, started, cutoff)
+
+
+def report_poison(ctx: JobContext, poison: Sequence[PoisonRow]) -> None:
+    """One warning per row whose ``created_at`` cannot be compared; such rows stay."""
+    for row in poison:
+        ctx.emitter.emit(
+            POISON_EVENT, f"log row {row.id} left untouched: {row.reason}", level="warning",
+            id=row.id, column="created_at", value=row.value, reason=row.reason)
+
+
+def _pause(ctx: JobContext, params: LogCleanupParams) -> None:
+    if params.batch_pause_ms:
+        ctx.pause(params.batch_pause_ms / 1000)
 
 
 def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutoff: datetime,
@@ -114,40 +163,84 @@ def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutof
             if ctx.stop_requested:
                 tally.interrupted = True
                 return
+            _pause(ctx, params)
 
 
 def _archive_and_delete(ctx: JobContext, logs: OldLogs, archive: LogArchive,
                         params: LogCleanupParams, cutoff: datetime, tally: _Tally,
                         advance: Callable[[int], None]) -> None:
-    with closing(logs.batches(cutoff, params.batch_size)) as batches:
-        for batch in batches:
-            if ctx.stop_requested:
-                tally.interrupted = True
-                return
-            name = object_name(batch.first_id, batch.last_id)
-            archive.write(MARKER_NAME, _marker(name, batch, cutoff, ctx))
-            written = archive.write(name, batch.payload)
-            archive.verify(written)
-            ctx.emitter.emit(
-                WRITTEN_EVENT, f"archived log rows {batch.first_id}-{batch.last_id}",
-                uri=written.uri, rows=batch.rows, bytes=written.bytes,
-                sha256=written.sha256, first_id=batch.first_id, last_id=batch.last_id,
-            )
-            if logs.delete_batch(batch, cutoff):
-                tally.archived += batch.rows
-                tally.deleted += batch.rows
-                tally.objects += 1
-            else:
-                archive.remove(name)  # its rows stay: the next run archives them again
+    after: int | None = None  # the last id settled: batches resume after it
+    reads = 0
+    while True:
+        with closing(logs.batches(cutoff, params.batch_size, after)) as batches:
+            for batch in batches:
+                if ctx.stop_requested:
+                    tally.interrupted = True
+                    return
+                reads += 1
+                if _archive_batch(ctx, logs, archive, params, cutoff, batch, tally):
+                    advance(batch.rows)
+                    after, reads = batch.last_id, 0
+                    _pause(ctx, params)
+                    continue
+                if reads < MAX_READS:
+                    break  # read the range again, in the rows' current versions
                 tally.skipped_batches += 1
                 ctx.emitter.emit(
                     SKIPPED_EVENT,
                     f"log rows {batch.first_id}-{batch.last_id} changed while being "
-                    "archived; left in place and their object removed",
-                    level="warning", uri=written.uri, rows=batch.rows,
-                    first_id=batch.first_id, last_id=batch.last_id,
+                    f"archived, {reads} times; left in place for the next run and their "
+                    "object removed",
+                    level="warning", uri=f"{archive.uri}/{_name(batch, ctx)}",
+                    rows=batch.rows, first_id=batch.first_id, last_id=batch.last_id,
                 )
-            advance(batch.rows)
+                advance(batch.rows)
+                after, reads = batch.last_id, 0
+            else:
+                return
+
+
+def _name(batch: LogBatch, ctx: JobContext) -> str:
+    return object_name(batch.first_id, batch.last_id, ctx.runtime.run_id)
+
+
+def _archive_batch(ctx: JobContext, logs: OldLogs, archive: LogArchive,
+                   params: LogCleanupParams, cutoff: datetime, batch: LogBatch,
+                   tally: _Tally) -> bool:
+    """Write, verify, then delete-and-catalogue one batch; False when its rows changed
+    (its object is removed again, nothing deleted)."""
+    name = _name(batch, ctx)
+    archive.write_marker(_marker(name, batch, cutoff, ctx))
+    written = archive.write(name, batch.payload)
+    archive.verify(written)
+    ctx.emitter.emit(
+        WRITTEN_EVENT, f"archived log rows {batch.first_id}-{batch.last_id}",
+        uri=written.uri, rows=batch.rows, bytes=written.bytes,
+        sha256=written.sha256, first_id=batch.first_id, last_id=batch.last_id,
+    )
+    record = _record(ctx, params, written, batch.first_id, batch.last_id, batch.rows,
+                     batch.min_created_at, batch.max_created_at)
+    if logs.delete_batch(batch, cutoff, record):
+        tally.archived += batch.rows
+        tally.deleted += batch.rows
+        tally.objects += 1
+        return True
+    archive.remove(name)  # never catalogued; its rows are still in the table
+    return False
+
+
+def _record(ctx: JobContext, params: LogCleanupParams, stored: ArchivedObject, first: int,
+            last: int, rows: int, oldest: datetime | None,
+            newest: datetime | None) -> CatalogRecord:
+    return CatalogRecord(
+        uri=params.catalog_uri, key=_key(params, stored.name),
+        source_table=params.catalog_prefix, first_id=first, last_id=last, rows=rows,
+        bytes=stored.bytes, sha256=stored.sha256, min_created_at=oldest,
+        max_created_at=newest, run_id=ctx.runtime.run_id, created_at=ctx.now())
+
+
+def _key(params: LogCleanupParams, name: str) -> str:
+    return f"{params.catalog_prefix}/{name}" if params.catalog_prefix else name
 
 
 def _marker(name: str, batch: LogBatch, cutoff: datetime, ctx: JobContext) -> bytes:
@@ -158,9 +251,9 @@ def _marker(name: str, batch: LogBatch, cutoff: datetime, ctx: JobContext) -> by
 
 
 def _recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, params: LogCleanupParams,
-             tally: _Tally) -> None:
-    """Finish the batch a killed run left between its archive and its delete."""
-    raw = archive.read(MARKER_NAME)
+             cutoff: datetime, tally: _Tally) -> None:
+    """Settle the object a killed run left between its archive and its delete."""
+    raw = archive.read_marker()
     if raw is None:
         return
     where = f"{archive.uri}/{MARKER_NAME}"
@@ -170,33 +263,62 @@ def _recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, params: LogCle
                                    int(marker["last_id"]), int(marker["rows"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveUnavailable(f"{where} is not a marker opsctl wrote: {exc}") from exc
-    content = archive.read(name)
-    if content is not None:
-        uri = f"{archive.uri}/{name}"
-        ids = _archived_ids(content, params.id_column, uri)
-        if len(ids) != rows or ids[0] != first or ids[-1] != last:
-            raise ArchiveUnavailable(
-                f"{uri} does not hold the {rows} rows {first}-{last} its marker names; "
-                "nothing deleted, inspect it"
-            )
-        deleted = logs.delete_ids(ids)
-        tally.deleted += deleted
-        tally.recovered += deleted
+    found = archive.read(name)
+    if found is None or logs.is_catalogued(params.catalog_uri, _key(params, name)):
+        archive.remove_marker()  # never written, or its delete committed: nothing to do
+        return
+    content, stored = found
+    archived = _archived_rows(content, params.id_column, stored.uri)
+    ids = sorted(archived)
+    if len(archived) != rows or ids[0] != first or ids[-1] != last:
+        raise ArchiveUnavailable(
+            f"{stored.uri} does not hold the {rows} rows {first}-{last} its marker names; "
+            "nothing deleted, inspect it"
+        )
+    stamps = _stamps(archived.values(), params.created_at_column)
+    record = _record(ctx, params, stored, first, last, rows, min(stamps, default=None),
+                     max(stamps, default=None))
+    settled = logs.settle_archived(archived, cutoff, record)
+    if settled.stale:
+        # Its delete never committed (it is not catalogued), so every row it holds that
+        # still exists is in the table: archived again below, in its current version.
+        archive.remove(name)
+        ctx.emitter.emit(
+            DISCARDED_EVENT,
+            f"an earlier run's object {stored.uri} was removed: {len(settled.stale)} of its "
+            "rows changed or became newer than the cutoff since it was written; its rows "
+            "stay in the table and are archived again in their current version",
+            level="warning", uri=stored.uri, rows=rows, first_id=first, last_id=last,
+            changed_ids=list(settled.stale)[:20],
+        )
+    else:
+        tally.deleted += settled.deleted
+        tally.recovered += settled.deleted
         ctx.emitter.emit(
             RECOVERED_EVENT,
             f"finished the batch {first}-{last} an earlier run archived but did not delete",
-            uri=uri, rows=rows, deleted_count=deleted, first_id=first, last_id=last,
+            uri=stored.uri, rows=rows, deleted_count=settled.deleted, first_id=first,
+            last_id=last,
         )
-    archive.remove(MARKER_NAME)
+    archive.remove_marker()
 
 
-def _archived_ids(content: bytes, id_column: str, uri: str) -> list[int]:
+def _archived_rows(content: bytes, id_column: str, uri: str) -> dict[int, dict[str, Any]]:
     try:
-        return [int(json.loads(line)[id_column]) for line in content.splitlines() if line]
+        rows = [json.loads(line) for line in content.splitlines() if line]
+        return {int(row[id_column]): row for row in rows}
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveUnavailable(
             f"{uri}: cannot read the {id_column!r} of its rows ({exc}); nothing deleted"
         ) from exc
+
+
+def _stamps(rows: Iterable[dict[str, Any]], column: str) -> list[datetime]:
+    stamps = []
+    for row in rows:
+        with contextlib.suppress(TypeError, ValueError):
+            stamps.append(datetime.fromisoformat(row.get(column)))  # type: ignore[arg-type]
+    return stamps
 
 
 def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | None,
@@ -219,6 +341,10 @@ def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | Non
             state, code = "warning", ExitCode.WARNING
             message = (f"deleted {deleted:,} {older}; {tally.skipped_batches} batch(es) "
                        "changed while being archived and were left for the next run")
+        elif tally.quarantined:
+            state, code = "warning", ExitCode.WARNING
+            message = (f"deleted {deleted:,} {older}; left {tally.quarantined} row(s) whose "
+                       "created_at is no timestamp untouched")
         else:
             state, code = "completed", ExitCode.OK
             message = f"deleted {deleted:,} {older}" + (
@@ -233,6 +359,7 @@ def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | Non
         "skipped_count": 0 if ctx.dry_run else max(0, tally.eligible - deleted),
         "archive_objects": objects,
         "recovered_count": tally.recovered,
+        "quarantined_count": tally.quarantined,
         "archive_uri": archive.uri if archive else None,
         "batch_size": params.batch_size,
         "duration_ms": int((ctx.now() - started).total_seconds() * 1000),

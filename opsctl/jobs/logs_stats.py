@@ -3,7 +3,8 @@
 It reads and never writes, so the CLI runs it like a dry run: no lock, no schema upgrade,
 no run record, and on PostgreSQL inside a READ ONLY transaction. The cutoff is computed
 exactly as ``logs cleanup`` computes it, so "eligible" here is what a cleanup started at
-the same moment would delete.
+the same moment would delete. Rows whose ``created_at`` is no timestamp (possible on SQLite)
+are left out of the bounds and reported one by one, and the run exits 1.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
+from opsctl.jobs.logs_cleanup import report_poison
 from opsctl.jobs.result import JobResult
 from opsctl.ports import LogStatsSource
 
@@ -33,6 +35,7 @@ class LogStatsParams:
 def run(ctx: JobContext, source: LogStatsSource, params: LogStatsParams) -> JobResult:
     cutoff = ctx.now() - timedelta(days=params.retention_days)
     stats = source.stats(cutoff)
+    report_poison(ctx, stats.poison)
     fields = {
         "retention_days": params.retention_days,
         "cutoff": rfc3339(cutoff),
@@ -40,9 +43,13 @@ def run(ctx: JobContext, source: LogStatsSource, params: LogStatsParams) -> JobR
         "eligible_for_cleanup": stats.eligible,
         "oldest_created_at": _stamp(stats.oldest_created_at),
         "newest_created_at": _stamp(stats.newest_created_at),
+        "quarantined_count": len(stats.poison),
     }
     message = (f"{stats.eligible:,} of {stats.total_rows:,} log rows are older than "
                f"{params.retention_days} days")
+    if stats.poison:
+        message += f"; {len(stats.poison)} row(s) have a created_at that is no timestamp"
+        return JobResult(SUMMARY_TYPE, message, "warning", ExitCode.WARNING, fields)
     return JobResult(SUMMARY_TYPE, message, "ok", ExitCode.OK, fields)
 
 

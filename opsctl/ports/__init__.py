@@ -29,11 +29,14 @@ from opsctl.ports.guard import DeletionHistory
 from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
 from opsctl.ports.logs import (
     ArchivedObject,
+    CatalogRecord,
     LogArchive,
     LogBatch,
     LogStatsSource,
     LogTableStats,
     OldLogs,
+    PoisonRow,
+    Settlement,
 )
 from opsctl.ports.metrics import (
     FormatAggregate,
@@ -64,6 +67,7 @@ __all__ = [
     "ArchiveObjects",
     "ArchivedObject",
     "CatalogEntry",
+    "CatalogRecord",
     "CheckFinding",
     "CheckState",
     "ConfiguredCheck",
@@ -102,6 +106,7 @@ __all__ = [
     "PendingWork",
     "PeriodMetricsSource",
     "PeriodTotals",
+    "PoisonRow",
     "Probe",
     "Progress",
     "ProgressFactory",
@@ -115,6 +120,7 @@ __all__ = [
     "RunHistory",
     "RunRecord",
     "ScheduleHistory",
+    "Settlement",
     "StatusSource",
     "StorageListing",
     "StoredFile",

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class PoisonRow:
+    """A row whose ``created_at`` cannot be compared with a cutoff (an integer, a blob,
+    text that is no timestamp): it is reported and never deleted, whatever it holds."""
+
+    id: Any
+    value: str  # the stored value as an SQL literal, for the report
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -14,6 +24,7 @@ class LogTableStats:
     eligible: int  # rows with created_at before the cutoff
     oldest_created_at: datetime | None
     newest_created_at: datetime | None
+    poison: Sequence[PoisonRow] = field(default_factory=tuple)
 
 
 class LogStatsSource(Protocol):
@@ -25,21 +36,56 @@ class LogStatsSource(Protocol):
 class LogBatch:
     """Eligible rows ``first_id`` .. ``last_id`` as JSON lines, one row per line.
 
-    ``rows`` and ``id_sum`` identify the set of rows, so the delete can check that it
-    removes exactly the rows that were archived and nothing that appeared since.
+    ``version`` identifies the exact versions of the rows that were read (on PostgreSQL
+    their physical row versions, on SQLite a digest of their lines), so the delete can
+    remove them only if they are still those versions: a row changed, added or removed
+    since the read makes the delete remove nothing.
     """
 
     first_id: int
     last_id: int
     rows: int
-    id_sum: int
+    version: str
     payload: bytes
+    min_created_at: datetime | None = None
+    max_created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CatalogRecord:
+    """One row of the archive catalog: an object whose rows are gone from the table."""
+
+    uri: str  # the archive root as configured (canonical form)
+    key: str  # the object's name below it: ``<table>/<name>``
+    source_table: str
+    first_id: int
+    last_id: int
+    rows: int
+    bytes: int
+    sha256: str
+    min_created_at: datetime | None
+    max_created_at: datetime | None
+    run_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What finishing an earlier run's object did: ``deleted`` rows removed (and the object
+    catalogued), or nothing at all when ``stale`` names rows that changed since."""
+
+    deleted: int
+    stale: Sequence[Any]
 
 
 class OldLogs(Protocol):
     """The rows ``logs cleanup`` removes: created before a cutoff, walked by id."""
 
     def count_eligible(self, cutoff: datetime) -> int: ...
+
+    def poison_rows(self, cutoff: datetime) -> Sequence[PoisonRow]:
+        """Rows that might be older than the cutoff but whose ``created_at`` is no
+        comparable timestamp; they are never in a batch."""
 
     def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
         """Delete eligible rows ``size`` at a time, without archive, yielding the count of
@@ -50,12 +96,19 @@ class OldLogs(Protocol):
     ) -> Generator[LogBatch, None, None]:
         """Eligible rows in id order, ``size`` per batch; close the generator when done."""
 
-    def delete_batch(self, batch: LogBatch, cutoff: datetime) -> bool:
-        """Delete exactly the batch's rows in one transaction; False (nothing deleted) when
-        the rows in its id range changed since it was read."""
+    def delete_batch(self, batch: LogBatch, cutoff: datetime, record: CatalogRecord) -> bool:
+        """Delete exactly the batch's rows, in the versions that were read, and catalogue
+        ``record``, in one transaction; False (nothing deleted, nothing catalogued) when
+        any row in its id range changed, appeared or went since the read."""
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
-        """Delete these rows (what a killed run had archived); return how many were there."""
+    def settle_archived(self, rows: Mapping[int, Mapping[str, Any]], cutoff: datetime,
+                        record: CatalogRecord) -> Settlement:
+        """Finish an object an earlier run wrote: in one transaction, delete the rows whose
+        content still equals their archived line and whose ``created_at`` is before the
+        cutoff, and catalogue ``record``; rows already gone are fine. When any row is
+        still there in another version (or newer than the cutoff) nothing is done."""
+
+    def is_catalogued(self, uri: str, key: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +120,7 @@ class ArchivedObject:
 
 
 class LogArchive(Protocol):
-    """Where archive objects go: gzip-compressed, written atomically, read back to verify.
+    """Where archive objects go: gzip-compressed, created exclusively, read back to verify.
 
     Every failure to reach or write the archive raises ``ArchiveUnavailable`` (exit 3).
     """
@@ -75,13 +128,23 @@ class LogArchive(Protocol):
     uri: str
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
-        """Compress ``payload`` and store it as ``name``, replacing any object of that name."""
+        """Compress ``payload`` and create ``name``; never replaces an object. An existing
+        object with the same bytes is fine; a different one raises ``ArchiveUnavailable``."""
 
     def verify(self, written: ArchivedObject) -> None:
         """Read the object back; raise ``ArchiveUnavailable`` unless size and sha256 match."""
 
-    def read(self, name: str) -> bytes | None:
-        """The decompressed content of ``name``; None when there is no such object."""
+    def read(self, name: str) -> tuple[bytes, ArchivedObject] | None:
+        """The decompressed content of ``name`` and what is stored; None when absent."""
 
     def remove(self, name: str) -> None:
         """Delete ``name`` if it exists."""
+
+    def write_marker(self, content: bytes) -> None:
+        """Store the in-flight marker (plain JSON), replacing the previous one."""
+
+    def read_marker(self) -> bytes | None:
+        """The in-flight marker, or an earlier version's one; None when there is none."""
+
+    def remove_marker(self) -> None:
+        """Remove the in-flight marker (and an earlier version's one)."""

@@ -52,6 +52,8 @@ class LogsSettings(DeletionGuardKeys):
     gzip_level: int = Field(default=1, ge=1, le=9)
     # The guard's share of the whole table a run may delete (a clock that jumped ahead).
     max_delete_fraction: float = Field(default=0.9, gt=0, le=1)
+    # A wait between batches, to spare a busy primary (pt-archiver's --sleep).
+    batch_pause_ms: int = Field(default=0, ge=0, le=600_000)
 
     @field_validator("archive_uri")
     @classmethod

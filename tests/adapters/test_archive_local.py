@@ -1,5 +1,6 @@
-"""The local log archive on a real temporary directory: gzip objects written atomically,
-verified by reading back, and every way of not being writable is ArchiveUnavailable."""
+"""The local log archive on a real temporary directory: gzip objects created exclusively
+and atomically, verified by reading back, markers beside them, and every way of not being
+writable is ArchiveUnavailable."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from opsctl.adapters.archive.local import LocalArchive
 from opsctl.errors import ArchiveUnavailable
 
 PAYLOAD = '{"id":1,"text":"é \\"quoted\\" \\\\ \\n"}\n{"id":2,"text":"🚀"}\n'.encode()
-NAME = "000000000001-000000000002.jsonl.gz"
+NAME = "000000000001-000000000002.run-1.jsonl.gz"
 
 
 def test_write_stores_gzip_json_lines_and_reports_size_and_sha(tmp_path: Path) -> None:
@@ -65,8 +66,39 @@ def test_read_returns_the_content_or_none(tmp_path: Path) -> None:
     archive = LocalArchive(tmp_path / "not-yet")
 
     assert archive.read(NAME) is None
-    archive.write(NAME, PAYLOAD)
-    assert archive.read(NAME) == PAYLOAD
+    written = archive.write(NAME, PAYLOAD)
+    assert archive.read(NAME) == (PAYLOAD, written)
+
+
+def test_an_existing_object_with_other_content_is_never_replaced(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path)
+    first = archive.write(NAME, PAYLOAD)
+
+    with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
+        archive.write(NAME, b'{"id":1,"text":"another table\'s row 1"}\n')
+
+    assert gzip.decompress((tmp_path / NAME).read_bytes()) == PAYLOAD
+    archive.verify(first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [NAME]  # no temporary left
+
+
+def test_markers_are_plain_json_beside_the_objects_and_the_old_name_is_read(
+    tmp_path: Path,
+) -> None:
+    archive = LocalArchive(tmp_path / "export_logs")
+    assert archive.read_marker() is None
+
+    archive.write_marker(b'{"object": "a"}')
+    archive.write_marker(b'{"object": "b"}')
+
+    assert (tmp_path / "export_logs" / ".inflight.json").read_bytes() == b'{"object": "b"}'
+    assert [p.name for p in (tmp_path / "export_logs").glob("*.gz")] == []
+    archive.remove_marker()
+    assert archive.read_marker() is None
+    (tmp_path / "export_logs" / "_inflight.json.gz").write_bytes(gzip.compress(b'{"o": 1}'))
+    assert archive.read_marker() == b'{"o": 1}'
+    archive.remove_marker()
+    assert list((tmp_path / "export_logs").iterdir()) == []
 
 
 def test_read_of_a_truncated_object_is_refused(tmp_path: Path) -> None:

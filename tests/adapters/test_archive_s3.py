@@ -20,7 +20,7 @@ from opsctl.settings.data import S3Settings
 pytestmark = pytest.mark.s3
 
 PAYLOAD = '{"id":1,"text":"é \\"q\\" \\\\ \\n"}\n{"id":2,"text":"🚀"}\n'.encode()
-NAME = "000000000001-000000000002.jsonl.gz"
+NAME = "000000000001-000000000002.run-1.jsonl.gz"
 MIB = 1024 * 1024
 
 
@@ -47,7 +47,54 @@ def test_write_puts_a_gzip_object_under_the_prefix(s3: Any, s3_bucket: str) -> N
     assert obj["ContentType"] == "application/gzip"
     assert obj["Metadata"] == {"sha256": written.sha256}
     archive.verify(written)
-    assert archive.read(NAME) == PAYLOAD
+    assert archive.read(NAME) == (PAYLOAD, written)
+
+
+def test_moto_honours_if_none_match_and_an_object_is_never_replaced(
+    s3: Any, s3_bucket: str
+) -> None:
+    s3.put_object(Bucket=s3_bucket, Key="k", Body=b"1")
+    with pytest.raises(Exception, match="PreconditionFailed"):
+        s3.put_object(Bucket=s3_bucket, Key="k", Body=b"2", IfNoneMatch="*")
+    archive = S3Archive(s3, s3_bucket, "p")
+    first = archive.write(NAME, PAYLOAD)
+
+    assert archive.write(NAME, PAYLOAD) == first  # the same bytes again: fine
+    with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
+        archive.write(NAME, b'{"id":1,"text":"another database\'s row 1"}\n')
+
+    archive.verify(first)
+    assert gzip.decompress(s3.get_object(Bucket=s3_bucket, Key=f"p/{NAME}")["Body"].read()
+                           ) == PAYLOAD
+
+
+def test_a_large_object_is_not_replaced_either(s3: Any, s3_bucket: str) -> None:
+    noise = random.Random(8).randbytes(6 * MIB)
+    payload = base64.b64encode(noise) + b"\n"
+    archive = S3Archive(s3, s3_bucket, "p", multipart_threshold=5 * MIB)
+    s3.put_object(Bucket=s3_bucket, Key=f"p/{NAME}", Body=b"someone else's object")
+
+    with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
+        archive.write(NAME, payload)
+
+    assert s3.get_object(Bucket=s3_bucket, Key=f"p/{NAME}")["Body"].read() == (
+        b"someone else's object")
+    assert s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_markers_are_plain_json_and_the_old_name_is_read(s3: Any, s3_bucket: str) -> None:
+    archive = S3Archive(s3, s3_bucket, "p/export_logs")
+    archive.write_marker(b'{"object": "b"}')
+
+    assert s3.get_object(Bucket=s3_bucket, Key="p/export_logs/.inflight.json")[
+        "Body"].read() == b'{"object": "b"}'
+    archive.remove_marker()
+    assert archive.read_marker() is None
+    s3.put_object(Bucket=s3_bucket, Key="p/export_logs/_inflight.json.gz",
+                  Body=gzip.compress(b'{"o": 1}'))
+    assert archive.read_marker() == b'{"o": 1}'
+    archive.remove_marker()
+    assert s3.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
 
 
 def test_large_objects_go_up_in_parts(s3: Any, s3_bucket: str) -> None:
@@ -63,7 +110,7 @@ def test_large_objects_go_up_in_parts(s3: Any, s3_bucket: str) -> None:
     assert head["ETag"].strip('"').endswith("-2")  # a two-part multipart upload
     assert head["ContentLength"] == written.bytes
     archive.verify(written)
-    assert archive.read(NAME) == payload
+    assert archive.read(NAME) == (payload, written)
 
 
 def test_verify_fails_when_the_stored_object_differs(s3: Any, s3_bucket: str) -> None:

@@ -15,9 +15,11 @@ from sqlalchemy import create_engine, select, text
 from support import export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.migrations import ensure_schema
 from opsctl.adapters.db.old_logs import OldLogsRepository
 from opsctl.adapters.db.tables import source_table
 from opsctl.errors import DatabaseUnavailable
+from opsctl.ports import CatalogRecord, LogBatch
 from opsctl.settings.data import SourceColumns, SourceSettings
 
 CUTOFF = datetime(2026, 10, 1, tzinfo=UTC)
@@ -35,6 +37,7 @@ HOSTILE = [
 
 
 def repository(url: str, **source: Any) -> Iterator[OldLogsRepository]:
+    ensure_schema(Database(url))  # the archive catalog
     repo = OldLogsRepository(Database(url), SourceSettings(**source))
     try:
         yield repo
@@ -67,6 +70,22 @@ def remaining_ids(url: str, table: str = "export_logs") -> list[int]:
     try:
         with engine.connect() as conn:
             return [row[0] for row in conn.execute(text(f"SELECT id FROM {table} ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def record(batch: LogBatch, key: str = "t/o.jsonl.gz") -> CatalogRecord:
+    return CatalogRecord("file:///a", key, "export_logs", batch.first_id, batch.last_id,
+                         batch.rows, 10, "0" * 64, batch.min_created_at, batch.max_created_at,
+                         "run-1", CUTOFF)
+
+
+def catalogued(url: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(
+                "SELECT key, first_id, last_id, rows FROM opsctl_archive_objects ORDER BY id"))]
     finally:
         engine.dispose()
 
@@ -155,7 +174,8 @@ def test_a_batch_holds_every_column_as_one_json_line_per_row(
 
     [batch] = list(repo.batches(CUTOFF, 10))
 
-    assert (batch.first_id, batch.last_id, batch.rows, batch.id_sum) == (7, 7, 1, 7)
+    assert (batch.first_id, batch.last_id, batch.rows) == (7, 7, 1)
+    assert (batch.min_created_at, batch.max_created_at) == (created, created)
     assert batch.payload == (
         b'{"id":7,"export_id":"7f0c5f6e-0000-4000-8000-000000000007","user_id":"u-7",'
         b'"format":"csv","status":"failed","conversation_count":3,"duration_ms":null,'
@@ -200,10 +220,10 @@ def test_batches_follow_ids_and_end_on_a_short_batch(
 ) -> None:
     seed(db_url, [OLD, NEW, OLD, OLD, OLD, NEW, OLD])  # eligible: 1, 3, 4, 5, 7
 
-    batches = [(b.first_id, b.last_id, b.rows, b.id_sum) for b in repo.batches(CUTOFF, 2)]
+    batches = [(b.first_id, b.last_id, b.rows) for b in repo.batches(CUTOFF, 2)]
     after = [(b.first_id, b.last_id) for b in repo.batches(CUTOFF, 2, after_id=4)]
 
-    assert batches == [(1, 3, 2, 4), (4, 5, 2, 9), (7, 7, 1, 7)]
+    assert batches == [(1, 3, 2), (4, 5, 2), (7, 7, 1)]
     assert after == [(5, 7)]
 
 
@@ -213,8 +233,38 @@ def test_delete_batch_removes_exactly_the_archived_rows(
     seed(db_url, [OLD, OLD, NEW, OLD, OLD])
     first = next(repo.batches(CUTOFF, 3))  # rows 1, 2, 4
 
-    assert repo.delete_batch(first, CUTOFF) is True
+    assert repo.delete_batch(first, CUTOFF, record(first)) is True
     assert remaining_ids(db_url) == [3, 5]
+    assert catalogued(db_url) == [("t/o.jsonl.gz", 1, 4, 3)]
+
+
+@pytest.mark.parametrize("change", ["content", "created_at", "deleted", "same_values"])
+def test_delete_batch_refuses_when_a_row_changed_since_the_read(
+    db_url: str, repo: OldLogsRepository, change: str
+) -> None:
+    seed(db_url, [OLD, OLD, OLD])
+    batch = next(repo.batches(CUTOFF, 10))
+    table = source_table("export_logs", {})
+    statement = {
+        "content": table.update().values(error_message="CHANGED-AFTER-READ"),
+        "created_at": table.update().values(created_at=NEW),
+        "deleted": table.delete(),
+        # On PostgreSQL even an UPDATE that writes the same values makes a new version.
+        "same_values": table.update().values(status="completed"),
+    }[change].where(table.c.id == 2)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(statement)
+    engine.dispose()
+
+    deleted = repo.delete_batch(batch, CUTOFF, record(batch))
+
+    if change == "same_values" and db_url.startswith("sqlite"):
+        assert deleted is True  # the same lines: nothing that was archived differs
+        return
+    assert deleted is False
+    assert remaining_ids(db_url) == ([1, 3] if change == "deleted" else [1, 2, 3])
+    assert catalogued(db_url) == []
 
 
 def test_delete_batch_refuses_when_a_row_appeared_in_its_range(
@@ -228,16 +278,51 @@ def test_delete_batch_refuses_when_a_row_appeared_in_its_range(
         conn.execute(table.update().where(table.c.id == 2).values(created_at=OLD))
     engine.dispose()
 
-    assert repo.delete_batch(batch, CUTOFF) is False
+    assert repo.delete_batch(batch, CUTOFF, record(batch)) is False
     assert remaining_ids(db_url) == [1, 2, 3]
 
 
-def test_delete_ids_deletes_those_still_there(db_url: str, repo: OldLogsRepository) -> None:
-    seed(db_url, [OLD] * 1203)
+def archived_rows(repo: OldLogsRepository) -> dict[int, dict[str, Any]]:
+    rows = {}
+    for batch in repo.batches(CUTOFF, 2000):
+        rows.update({line["id"]: line for line in map(json.loads, batch.payload.splitlines())})
+    return rows
 
-    assert repo.delete_ids([*range(2, 1202), 5000]) == 1200
 
+def test_settle_archived_deletes_rows_still_as_archived_and_catalogues(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD] * 1203, error_message="é \\ \"q\"")
+    rows = archived_rows(repo)
+    del rows[1], rows[1202], rows[1203]
+    rows[5000] = {"id": 5000}  # archived, then deleted by someone else: fine
+
+    settled = repo.settle_archived(rows, CUTOFF, record(next(repo.batches(CUTOFF, 1))))
+
+    assert (settled.deleted, list(settled.stale)) == (1200, [])
     assert remaining_ids(db_url) == [1, 1202, 1203]
+    assert catalogued(db_url) == [("t/o.jsonl.gz", 1, 1, 1)]
+
+
+@pytest.mark.parametrize("change", ["content", "created_at"])
+def test_settle_archived_does_nothing_when_a_row_changed(
+    db_url: str, repo: OldLogsRepository, change: str
+) -> None:
+    seed(db_url, [OLD, OLD, OLD])
+    rows = archived_rows(repo)
+    values = {"error_message": "UPDATED AFTER KILL"} if change == "content" else {
+        "created_at": NEW}
+    table = source_table("export_logs", {})
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == 2).values(**values))
+    engine.dispose()
+
+    settled = repo.settle_archived(rows, CUTOFF, record(next(repo.batches(CUTOFF, 1))))
+
+    assert (settled.deleted, list(settled.stale)) == (0, [2])
+    assert remaining_ids(db_url) == [1, 2, 3]
+    assert catalogued(db_url) == []
 
 
 def test_remapped_and_unknown_columns_are_archived_under_their_real_names(
@@ -262,7 +347,7 @@ def test_remapped_and_unknown_columns_are_archived_under_their_real_names(
         ]
         assert (row["log_id"], row["region"], row["user_id"]) == (5, "eu-west-1", "u")
         assert row["inserted_at"] == "2026-09-28T00:00:00+00:00"
-        assert repo.delete_batch(batch, CUTOFF) is True
+        assert repo.delete_batch(batch, CUTOFF, record(batch)) is True
 
     engine = create_engine(db_url)
     with engine.connect() as conn:

@@ -147,8 +147,10 @@ def test_cleanup_archives_to_files_then_deletes(cli: Cli, db_url: str, tmp_path:
     assert result.exit_code == 0, result.stdout
     directory = target / "export_logs"
     names = sorted(p.name for p in directory.iterdir())
-    assert names == ["000000000001-000000000003.jsonl.gz", "000000000004-000000000006.jsonl.gz",
-                     "000000000007-000000000007.jsonl.gz"]
+    run = result.one("export_log_cleanup_complete")["run_id"]
+    assert names == [f"000000000001-000000000003.{run}.jsonl.gz",
+                     f"000000000004-000000000006.{run}.jsonl.gz",
+                     f"000000000007-000000000007.{run}.jsonl.gz"]
     written = result.of_type("export_log_archive_written")
     assert [(e["first_id"], e["last_id"], e["rows"]) for e in written] == [
         (1, 3, 3), (4, 6, 3), (7, 7, 1)]
@@ -181,9 +183,10 @@ def test_cleanup_archives_to_s3(cli: Cli, db_url: str, s3_bucket: str,
     s3 = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    assert keys == [f"archive/export_logs/{n}" for n in (
-        "000000000001-000000000002.jsonl.gz", "000000000003-000000000004.jsonl.gz",
-        "000000000005-000000000005.jsonl.gz")]
+    run = result.one("export_log_cleanup_complete")["run_id"]
+    assert keys == [f"archive/export_logs/{n}.{run}.jsonl.gz" for n in (
+        "000000000001-000000000002", "000000000003-000000000004",
+        "000000000005-000000000005")]
     rows = []
     for key in keys:
         body = s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read()

@@ -1,13 +1,15 @@
 """``logs.cleanup`` against in-memory fakes of its two ports: the order of archive, verify
-and delete, recovery after a killed run, skipped batches, stop requests and dry run."""
+and delete, the catalog, recovery after a killed run, changed batches read again, poison
+rows, pauses, stop requests and dry run."""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ from opsctl.exit_codes import ExitCode
 from opsctl.jobs import logs_cleanup
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.logs_cleanup import LogCleanupParams, LogCleanupPorts
-from opsctl.ports import ArchivedObject, LogBatch
+from opsctl.ports import ArchivedObject, CatalogRecord, LogBatch, PoisonRow, Settlement
 from opsctl.runtime import Runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -33,6 +35,13 @@ class FakeLogs:
         self.rows = {i: OLD for i in old} | {i: NEW for i in new}
         self.calls: list[str] = []
         self.refuse_delete: set[int] = set()  # first ids whose batch "changed"
+        self.refusals = 0  # how many times each of those batches changes (0: always)
+        self.catalog: list[CatalogRecord] = []
+        self.poison: list[PoisonRow] = []
+        self.changed: set[int] = set()  # rows whose content differs from any archive
+
+    def poison_rows(self, cutoff: datetime) -> list[PoisonRow]:
+        return self.poison
 
     def _eligible(self, cutoff: datetime, after: int | None) -> list[int]:
         return sorted(i for i, at in self.rows.items()
@@ -55,20 +64,34 @@ class FakeLogs:
             self.calls.append(f"read {ids[0]}-{ids[-1]}")
             payload = b"".join(json.dumps({"id": i, "note": f"row {i}"}).encode() + b"\n"
                                for i in ids)
-            yield LogBatch(ids[0], ids[-1], len(ids), sum(ids), payload)
+            yield LogBatch(ids[0], ids[-1], len(ids), f"v{sum(ids)}", payload, OLD, OLD)
             after_id = ids[-1]
 
-    def delete_batch(self, batch: LogBatch, cutoff: datetime) -> bool:
+    def delete_batch(self, batch: LogBatch, cutoff: datetime, record: CatalogRecord) -> bool:
         self.calls.append(f"delete {batch.first_id}-{batch.last_id}")
         if batch.first_id in self.refuse_delete:
-            return False
+            self.refusals -= 1
+            if self.refusals != 0:
+                return False
         for i in range(batch.first_id, batch.last_id + 1):
-            self.rows.pop(i, None)
+            if self.rows.get(i, cutoff) < cutoff:
+                del self.rows[i]
+        self.catalog.append(record)
         return True
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
-        self.calls.append(f"delete_ids {list(ids)}")
-        return sum(self.rows.pop(i, None) is not None for i in ids)
+    def settle_archived(self, rows: Mapping[int, Mapping[str, Any]], cutoff: datetime,
+                        record: CatalogRecord) -> Settlement:
+        self.calls.append(f"settle {sorted(rows)}")
+        stale = sorted(i for i in rows if i in self.rows
+                       and (i in self.changed or self.rows[i] >= cutoff))
+        if stale:
+            return Settlement(0, stale)
+        deleted = sum(self.rows.pop(i, None) is not None for i in rows)
+        self.catalog.append(record)
+        return Settlement(deleted, [])
+
+    def is_catalogued(self, uri: str, key: str) -> bool:
+        return any((r.uri, r.key) == (uri, key) for r in self.catalog)
 
 
 @dataclass
@@ -83,6 +106,8 @@ class FakeArchive:
         self.calls.append(f"write {name}")
         if name == self.fail_write:
             raise ArchiveUnavailable(f"cannot write {name}")
+        if self.objects.get(name, payload) != payload:
+            raise ArchiveUnavailable(f"{name} already exists with other content")
         self.objects[name] = payload
         return ArchivedObject(name, f"{self.uri}/{name}", len(payload), "sha")
 
@@ -91,13 +116,30 @@ class FakeArchive:
         if written.name == self.fail_verify:
             raise ArchiveUnavailable(f"{written.name} failed verification")
 
-    def read(self, name: str) -> bytes | None:
+    def read(self, name: str) -> tuple[bytes, ArchivedObject] | None:
         self.calls.append(f"read {name}")
-        return self.objects.get(name)
+        data = self.objects.get(name)
+        if data is None:
+            return None
+        return data, ArchivedObject(name, f"{self.uri}/{name}", len(data), "sha")
 
     def remove(self, name: str) -> None:
         self.calls.append(f"remove {name}")
         self.objects.pop(name, None)
+
+    def write_marker(self, content: bytes) -> None:
+        if self.fail_write == MARKER_NAME:
+            raise ArchiveUnavailable("cannot write the marker")
+        self.calls.append("write marker")
+        self.objects[MARKER_NAME] = content
+
+    def read_marker(self) -> bytes | None:
+        self.calls.append("read marker")
+        return self.objects.get(MARKER_NAME)
+
+    def remove_marker(self) -> None:
+        self.calls.append("remove marker")
+        self.objects.pop(MARKER_NAME, None)
 
 
 def make_ctx(*, dry_run: bool = False) -> tuple[JobContext, io.StringIO]:
@@ -112,13 +154,23 @@ def events(out: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def params(batch_size: int = 2, archive: bool = True) -> LogCleanupParams:
-    return LogCleanupParams(retention_days=30, batch_size=batch_size, archive=archive)
+def params(batch_size: int = 2, archive: bool = True, **more: Any) -> LogCleanupParams:
+    return LogCleanupParams(retention_days=30, batch_size=batch_size, archive=archive,
+                            catalog_uri="file:///archive", catalog_prefix="export_logs",
+                            **more)
+
+
+def name(first: int, last: int, run: str = "run-1") -> str:
+    return f"{first:012d}-{last:012d}.{run}.jsonl.gz"
 
 
 def objects_rows(archive: FakeArchive) -> dict[str, list[int]]:
-    return {name: [json.loads(line)["id"] for line in data.splitlines()]
-            for name, data in archive.objects.items() if name != MARKER_NAME}
+    return {key: [json.loads(line)["id"] for line in data.splitlines()]
+            for key, data in archive.objects.items() if key != MARKER_NAME}
+
+
+def lines(*ids: int) -> bytes:
+    return b"".join(json.dumps({"id": i, "note": f"row {i}"}).encode() + b"\n" for i in ids)
 
 
 def test_each_batch_is_written_and_verified_before_its_delete() -> None:
@@ -127,16 +179,14 @@ def test_each_batch_is_written_and_verified_before_its_delete() -> None:
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
 
-    first, second, third = ("000000000001-000000000002.jsonl.gz",
-                            "000000000003-000000000005.jsonl.gz",
-                            "000000000008-000000000008.jsonl.gz")
+    first, second, third = name(1, 2), name(3, 5), name(8, 8)
     assert objects_rows(archive) == {first: [1, 2], second: [3, 5], third: [8]}
     assert archive.calls == [
-        f"read {MARKER_NAME}",
-        f"write {MARKER_NAME}", f"write {first}", f"verify {first}",
-        f"write {MARKER_NAME}", f"write {second}", f"verify {second}",
-        f"write {MARKER_NAME}", f"write {third}", f"verify {third}",
-        f"remove {MARKER_NAME}",
+        "read marker",
+        "write marker", f"write {first}", f"verify {first}",
+        "write marker", f"write {second}", f"verify {second}",
+        "write marker", f"write {third}", f"verify {third}",
+        "remove marker",
     ]
     assert logs.calls == ["count", "read 1-2", "delete 1-2", "read 3-5", "delete 3-5",
                           "read 8-8", "delete 8-8"]
@@ -156,22 +206,38 @@ def test_each_batch_is_written_and_verified_before_its_delete() -> None:
     assert all(e["bytes"] and e["sha256"] == "sha" for e in written)
 
 
+def test_each_deleted_batch_is_catalogued_with_its_delete() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 5, 8]), FakeArchive()
+    ctx, _ = make_ctx()
+
+    logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert [(r.uri, r.key, r.source_table, r.first_id, r.last_id, r.rows, r.run_id)
+            for r in logs.catalog] == [
+        ("file:///archive", f"export_logs/{name(1, 2)}", "export_logs", 1, 2, 2, "run-1"),
+        ("file:///archive", f"export_logs/{name(3, 5)}", "export_logs", 3, 5, 2, "run-1"),
+        ("file:///archive", f"export_logs/{name(8, 8)}", "export_logs", 8, 8, 1, "run-1"),
+    ]
+    assert {(r.sha256, r.created_at, r.min_created_at, r.max_created_at)
+            for r in logs.catalog} == {("sha", NOW, OLD, OLD)}
+
+
 def test_the_marker_names_the_object_about_to_be_written() -> None:
-    logs, archive = FakeLogs(old=[4, 7]), FakeArchive(fail_verify="000000000004-000000000007.jsonl.gz")
+    logs, archive = FakeLogs(old=[4, 7]), FakeArchive(fail_verify=name(4, 7))
     ctx, _ = make_ctx()
 
     with pytest.raises(ArchiveUnavailable):
         logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=10))
 
     marker = json.loads(archive.objects[MARKER_NAME])
-    assert marker == {"object": "000000000004-000000000007.jsonl.gz", "first_id": 4,
-                      "last_id": 7, "rows": 2, "cutoff": "2026-10-24T10:00:00.000Z",
-                      "run_id": "run-1"}
+    assert marker == {"object": name(4, 7), "first_id": 4, "last_id": 7, "rows": 2,
+                      "cutoff": "2026-10-24T10:00:00.000Z", "run_id": "run-1"}
+    assert MARKER_NAME == ".inflight.json" and not MARKER_NAME.endswith(".gz")
 
 
 def test_a_failed_verification_deletes_nothing() -> None:
     logs = FakeLogs(old=[1, 2, 3, 4])
-    archive = FakeArchive(fail_verify="000000000003-000000000004.jsonl.gz")
+    archive = FakeArchive(fail_verify=name(3, 4))
     ctx, _ = make_ctx()
 
     with pytest.raises(ArchiveUnavailable, match="failed verification"):
@@ -179,6 +245,19 @@ def test_a_failed_verification_deletes_nothing() -> None:
 
     assert sorted(logs.rows) == [3, 4]  # the first batch was verified and deleted
     assert "delete 3-4" not in logs.calls
+    assert [r.first_id for r in logs.catalog] == [1]
+
+
+def test_an_existing_object_with_other_content_stops_the_run_before_its_delete() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4]), FakeArchive()
+    archive.objects[name(3, 4)] = b"someone else's rows\n"
+    ctx, _ = make_ctx()
+
+    with pytest.raises(ArchiveUnavailable, match="other content"):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert sorted(logs.rows) == [3, 4]
+    assert archive.objects[name(3, 4)] == b"someone else's rows\n"
 
 
 def test_an_unwritable_archive_deletes_nothing() -> None:
@@ -192,16 +271,33 @@ def test_an_unwritable_archive_deletes_nothing() -> None:
     assert not [c for c in logs.calls if c.startswith("delete")]
 
 
-def test_a_batch_that_changed_is_left_in_place_and_its_object_removed() -> None:
+def test_a_batch_that_changed_is_read_again_and_archived_in_its_new_version() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
+    logs.refuse_delete, logs.refusals = {3}, 2  # changes once, then holds still
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert logs.calls == ["count", "read 1-2", "delete 1-2", "read 3-4", "delete 3-4",
+                          "read 3-4", "delete 3-4", "read 5-5", "delete 5-5"]
+    assert logs.rows == {}
+    assert objects_rows(archive) == {name(1, 2): [1, 2], name(3, 4): [3, 4], name(5, 5): [5]}
+    assert archive.calls.count(f"remove {name(3, 4)}") == 1
+    assert (result.state, result.exit_code) == ("completed", ExitCode.OK)
+    assert (result.fields["deleted_count"], result.fields["archive_objects"]) == (5, 3)
+    assert [e for e in events(out) if e["type"] == "export_log_batch_skipped"] == []
+
+
+def test_a_batch_that_keeps_changing_is_left_in_place_and_its_object_removed() -> None:
     logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
     logs.refuse_delete = {3}
     ctx, out = make_ctx()
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
 
+    assert logs.calls.count("delete 3-4") == logs_cleanup.MAX_READS
     assert sorted(logs.rows) == [3, 4]
-    assert set(objects_rows(archive)) == {"000000000001-000000000002.jsonl.gz",
-                                          "000000000005-000000000005.jsonl.gz"}
+    assert set(objects_rows(archive)) == {name(1, 2), name(5, 5)}
     assert (result.state, result.exit_code) == ("warning", ExitCode.WARNING)
     f = result.fields
     assert (f["archived_count"], f["deleted_count"], f["skipped_count"],
@@ -211,22 +307,28 @@ def test_a_batch_that_changed_is_left_in_place_and_its_object_removed() -> None:
         (3, 4, 2, "warning")]
 
 
+def orphan_of_a_killed_run(archive: FakeArchive, *ids: int) -> str:
+    orphan = name(ids[0], ids[-1], "killed-run")
+    archive.objects[orphan] = lines(*ids)
+    archive.objects[MARKER_NAME] = json.dumps(
+        {"object": orphan, "first_id": ids[0], "last_id": ids[-1], "rows": len(ids)}).encode()
+    return orphan
+
+
 def test_a_rerun_first_finishes_the_batch_a_killed_run_archived() -> None:
     # A killed run wrote object 1-3 (rows 1, 2, 3) and its marker, then died before the
     # delete. This run uses another batch size: without recovery it would archive 1-2.
     logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
-    orphan = "000000000001-000000000003.jsonl.gz"
-    archive.objects[orphan] = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in (1, 2, 3))
-    archive.objects[MARKER_NAME] = json.dumps(
-        {"object": orphan, "first_id": 1, "last_id": 3, "rows": 3}).encode()
+    orphan = orphan_of_a_killed_run(archive, 1, 2, 3)
     ctx, out = make_ctx()
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=2))
 
-    assert logs.calls[:2] == ["count", "delete_ids [1, 2, 3]"]
-    assert objects_rows(archive) == {orphan: [1, 2, 3],
-                                     "000000000004-000000000005.jsonl.gz": [4, 5]}
+    assert logs.calls[:2] == ["count", "settle [1, 2, 3]"]
+    assert objects_rows(archive) == {orphan: [1, 2, 3], name(4, 5): [4, 5]}
     assert logs.rows == {}
+    assert [(r.key, r.rows, r.run_id) for r in logs.catalog] == [
+        (f"export_logs/{orphan}", 3, "run-1"), (f"export_logs/{name(4, 5)}", 2, "run-1")]
     f = result.fields
     assert (f["eligible_count"], f["deleted_count"], f["recovered_count"], f["archived_count"],
             f["archive_objects"], f["skipped_count"]) == (5, 5, 3, 2, 1, 0)
@@ -236,26 +338,67 @@ def test_a_rerun_first_finishes_the_batch_a_killed_run_archived() -> None:
     assert MARKER_NAME not in archive.objects
 
 
+def test_recovery_removes_an_object_whose_rows_changed_and_archives_them_again() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4]), FakeArchive()
+    orphan = orphan_of_a_killed_run(archive, 1, 2, 3)
+    logs.changed = {2}
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=10))
+
+    assert objects_rows(archive) == {name(1, 4): [1, 2, 3, 4]}  # the orphan is gone
+    assert [r.key for r in logs.catalog] == [f"export_logs/{name(1, 4)}"]
+    discarded = [e for e in events(out) if e["type"] == "export_log_archive_discarded"]
+    assert [(e["uri"], e["changed_ids"], e["level"]) for e in discarded] == [
+        (f"file:///archive/export_logs/{orphan}", [2], "warning")]
+    assert (result.fields["recovered_count"], result.fields["deleted_count"]) == (0, 4)
+
+
+def test_recovery_never_deletes_a_row_that_became_newer_than_the_cutoff() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3]), FakeArchive()
+    orphan_of_a_killed_run(archive, 1, 2, 3)
+    logs.rows[2] = NOW  # re-dated while the run was dead
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=10))
+
+    assert sorted(logs.rows) == [2]
+    assert objects_rows(archive) == {name(1, 3): [1, 3]}
+    assert result.fields["recovered_count"] == 0
+
+
+def test_recovery_of_an_object_already_catalogued_deletes_nothing_more() -> None:
+    logs, archive = FakeLogs(old=[4]), FakeArchive()
+    orphan = orphan_of_a_killed_run(archive, 1, 2, 3)
+    logs.catalog.append(CatalogRecord(
+        "file:///archive", f"export_logs/{orphan}", "export_logs", 1, 3, 3, 1, "sha", None,
+        None, "killed-run", NOW))
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert not [c for c in logs.calls if c.startswith("settle")]
+    assert orphan in archive.objects and MARKER_NAME not in archive.objects
+    assert result.fields["recovered_count"] == 0
+
+
 def test_a_marker_whose_object_was_never_written_is_dropped() -> None:
     logs, archive = FakeLogs(old=[1, 2]), FakeArchive()
     archive.objects[MARKER_NAME] = json.dumps(
-        {"object": "000000000001-000000000002.jsonl.gz", "first_id": 1, "last_id": 2,
-         "rows": 2}).encode()
+        {"object": name(1, 2, "killed"), "first_id": 1, "last_id": 2, "rows": 2}).encode()
     ctx, _ = make_ctx()
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params(batch_size=5))
 
-    assert not [c for c in logs.calls if c.startswith("delete_ids")]
+    assert not [c for c in logs.calls if c.startswith("settle")]
     assert result.fields["recovered_count"] == 0
     assert result.fields["deleted_count"] == 2
 
 
 def test_an_object_that_does_not_match_its_marker_stops_the_run() -> None:
     logs, archive = FakeLogs(old=[1, 2, 3]), FakeArchive()
-    orphan = "000000000001-000000000003.jsonl.gz"
-    archive.objects[orphan] = json.dumps({"id": 1}).encode() + b"\n"
-    archive.objects[MARKER_NAME] = json.dumps(
-        {"object": orphan, "first_id": 1, "last_id": 3, "rows": 3}).encode()
+    orphan = orphan_of_a_killed_run(archive, 1, 2, 3)
+    archive.objects[orphan] = lines(1)
     ctx, _ = make_ctx()
 
     with pytest.raises(ArchiveUnavailable, match="does not hold the 3 rows 1-3"):
@@ -264,11 +407,39 @@ def test_an_object_that_does_not_match_its_marker_stops_the_run() -> None:
     assert sorted(logs.rows) == [1, 2, 3]
 
 
+def test_poison_rows_are_reported_left_alone_and_exit_1() -> None:
+    logs, archive = FakeLogs(old=[1, 2]), FakeArchive()
+    logs.poison = [PoisonRow(7, "1793000000", "created_at is integer, not a timestamp")]
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
+
+    assert (result.state, result.exit_code) == ("warning", ExitCode.WARNING)
+    assert (result.fields["deleted_count"], result.fields["quarantined_count"]) == (2, 1)
+    quarantined = [e for e in events(out) if e["type"] == "export_log_row_quarantined"]
+    assert [(e["id"], e["value"], e["level"]) for e in quarantined] == [
+        (7, "1793000000", "warning")]
+
+
+def test_batch_pause_waits_between_batches_and_a_stop_ends_the_wait() -> None:
+    logs = FakeLogs(old=[1, 2, 3, 4, 5])
+    ctx, _ = make_ctx()
+    waits: list[float] = []
+    ctx.runtime.stop.wait = lambda seconds: waits.append(seconds) or False  # type: ignore[method-assign]
+
+    logs_cleanup.run(ctx, LogCleanupPorts(logs, None),
+                     params(archive=False, batch_pause_ms=250))
+
+    assert waits == [0.25, 0.25, 0.25]
+    assert ctx.runtime.stop.wait is not None
+
+
 def test_a_stop_request_finishes_the_current_batch_and_starts_no_other() -> None:
     logs, archive = FakeLogs(old=[1, 2, 3, 4, 5, 6]), FakeArchive()
     ctx, _ = make_ctx()
 
-    def stop_after_first_delete(batch: LogBatch, cutoff: datetime) -> bool:
+    def stop_after_first_delete(batch: LogBatch, cutoff: datetime,
+                                record: CatalogRecord) -> bool:
         ctx.runtime.stop.cooperative = True
         ctx.runtime.stop.request(ExitCode.SIGTERM)
         for i in range(batch.first_id, batch.last_id + 1):
@@ -280,7 +451,7 @@ def test_a_stop_request_finishes_the_current_batch_and_starts_no_other() -> None
 
     assert (result.state, result.exit_code) == ("interrupted", ExitCode.SIGTERM)
     assert sorted(logs.rows) == [3, 4, 5, 6]
-    assert list(objects_rows(archive)) == ["000000000001-000000000002.jsonl.gz"]
+    assert list(objects_rows(archive)) == [name(1, 2)]
     f = result.fields
     assert (f["deleted_count"], f["archived_count"], f["skipped_count"]) == (2, 2, 4)
     assert MARKER_NAME not in archive.objects  # the last batch was settled
@@ -319,7 +490,7 @@ def test_dry_run_counts_what_would_go_and_writes_nothing() -> None:
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
 
     assert logs.calls == ["count"]
-    assert archive.calls == [f"read {MARKER_NAME}"]
+    assert archive.calls == ["read marker"]
     assert (result.state, result.exit_code) == ("dry_run", ExitCode.OK)
     f = result.fields
     assert (f["dry_run"], f["eligible_count"], f["archived_count"], f["deleted_count"],

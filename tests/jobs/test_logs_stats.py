@@ -51,6 +51,7 @@ def test_summary_fields_and_cutoff() -> None:
         "eligible_for_cleanup": 450,
         "oldest_created_at": "2026-09-01T08:30:00.250Z",
         "newest_created_at": "2026-11-23T09:59:59.000Z",
+        "quarantined_count": 0,
     }
     assert result.message == "450 of 1,200 log rows are older than 7 days"
 

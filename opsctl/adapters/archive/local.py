@@ -1,32 +1,38 @@
 """Log archive objects in a local directory (``file:///dir``).
 
-Every object is written to a temporary file in the same directory and renamed over its
-final name: a reader (or a run after ``kill -9``) sees the whole old object, the whole new
-one, or none, never a torn file. There is one temporary name per directory, not one per
-object, because only the lock holder writes here and a killed run must not leave a trail of
-partial files: the next write truncates it.
+Objects are created exclusively, never replaced: each is written to a temporary file in
+the same directory, fsynced, then hard-linked to its final name, which fails when the name
+exists. A reader (or a run after ``kill -9``) sees the whole object or none, never a torn
+file, and no run can write over another run's object. An existing object with the same
+bytes is accepted (the same rows written again); a different one is an error before any row
+is deleted. On a file system without hard links the object is created with ``O_EXCL``
+instead (still exclusive, but a crash mid-write can leave a short file, which verification
+and ``logs verify`` then report). There is one temporary name per directory, because only
+the lock holder writes here and a killed run must not leave a trail of partial files.
 
-Archive objects are also fsynced, file and directory, before ``write`` returns, because
-their rows are deleted next and a power cut must not take the only copy. The in-flight
-marker is not: losing it to a power cut can at worst leave one batch in two objects, never
-lose a row, and skipping its two fsyncs halves the fsyncs per batch. (The directory fsync
-of the object that follows it also makes the marker's rename durable on ext4 and XFS.)
+Archive objects are fsynced, file and directory, before ``write`` returns, because their
+rows are deleted next and a power cut must not take the only copy. The in-flight marker is
+plain JSON, replaced in place, and not fsynced: losing it to a power cut can at worst leave
+one uncatalogued object behind, never lose a row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from pathlib import Path
 
 from opsctl.adapters.archive.objects import compress, decompress, mismatch
-from opsctl.domain.archive_names import MARKER_NAME
+from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
 from opsctl.ports import ArchivedObject
 
 _TEMPORARY = ".opsctl-writing.tmp"
 _READ_CHUNK = 1 << 20
+# link() refused because the file system has no hard links (FAT, some FUSE and SMB mounts).
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.ENOSYS}
 
 
 class LocalArchive:
@@ -38,7 +44,7 @@ class LocalArchive:
         self.uri = directory.as_uri()
 
     def _path(self, name: str) -> Path:
-        if not name or "/" in name or name in (".", "..") or name == _TEMPORARY:
+        if not name or "/" in name or name in (".", "..", _TEMPORARY):
             raise ValueError(f"invalid archive object name {name!r}")
         return self.directory / name
 
@@ -46,46 +52,66 @@ class LocalArchive:
         final = self._path(name)
         data, digest = compress(payload, self.gzip_level)
         temporary = self.directory / _TEMPORARY
-        durable = name != MARKER_NAME
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with temporary.open("wb") as handle:
                 handle.write(data)
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(temporary, final)
-            if durable:
-                _fsync_directory(self.directory)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, final)
+            except FileExistsError:
+                self._same_or_refuse(final, len(data), digest)
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                self._create_exclusively(final, data, digest)
+            temporary.unlink()
+            _fsync_directory(self.directory)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
             raise ArchiveUnavailable(
                 f"cannot write archive object {final}: {exc.strerror or exc}"
             ) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         return ArchivedObject(name, final.as_uri(), len(data), digest)
+
+    def _create_exclusively(self, final: Path, data: bytes, digest: str) -> None:
+        try:
+            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            self._same_or_refuse(final, len(data), digest)
+            return
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _same_or_refuse(self, path: Path, size: int, digest: str) -> None:
+        found_size, found_digest = _digest(path)
+        if (found_size, found_digest) != (size, digest):
+            raise ArchiveUnavailable(
+                f"archive object {path} already exists with other content ({found_size} "
+                f"bytes, sha256 {found_digest[:16]}...); it is never replaced, and no row "
+                "of this batch was deleted"
+            )
 
     def verify(self, written: ArchivedObject) -> None:
         path = self._path(written.name)
-        digest = hashlib.sha256()
-        size = 0
         try:
-            with path.open("rb") as handle:
-                while chunk := handle.read(_READ_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
+            size, digest = _digest(path)
         except OSError as exc:
             raise ArchiveUnavailable(
                 f"cannot read back archive object {path}: {exc.strerror or exc}"
             ) from exc
-        failure = mismatch(str(path), written.bytes, written.sha256, size, digest.hexdigest())
+        failure = mismatch(str(path), written.bytes, written.sha256, size, digest)
         if failure is not None:
             raise failure
 
-    def read(self, name: str) -> bytes | None:
-        path = self._path(name)
+    def _stored(self, path: Path) -> bytes | None:
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -93,7 +119,14 @@ class LocalArchive:
             raise ArchiveUnavailable(
                 f"cannot read archive object {path}: {exc.strerror or exc}"
             ) from exc
-        return decompress(data, str(path))
+
+    def read(self, name: str) -> tuple[bytes, ArchivedObject] | None:
+        path = self._path(name)
+        data = self._stored(path)
+        if data is None:
+            return None
+        stored = ArchivedObject(name, path.as_uri(), len(data), hashlib.sha256(data).hexdigest())
+        return decompress(data, str(path)), stored
 
     def remove(self, name: str) -> None:
         path = self._path(name)
@@ -105,6 +138,42 @@ class LocalArchive:
             raise ArchiveUnavailable(
                 f"cannot remove archive object {path}: {exc.strerror or exc}"
             ) from exc
+
+    def write_marker(self, content: bytes) -> None:
+        final = self._path(MARKER_NAME)
+        temporary = self.directory / _TEMPORARY
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(content)
+            os.replace(temporary, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise ArchiveUnavailable(
+                f"cannot write the in-flight marker {final}: {exc.strerror or exc}"
+            ) from exc
+
+    def read_marker(self) -> bytes | None:
+        content = self._stored(self._path(MARKER_NAME))
+        if content is not None:
+            return content
+        legacy = self._path(LEGACY_MARKER_NAME)
+        data = self._stored(legacy)
+        return None if data is None else decompress(data, str(legacy))
+
+    def remove_marker(self) -> None:
+        self.remove(MARKER_NAME)
+        self.remove(LEGACY_MARKER_NAME)
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def _fsync_directory(directory: Path) -> None:

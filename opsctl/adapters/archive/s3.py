@@ -1,23 +1,32 @@
 """Log archive objects in an S3 bucket (``s3://bucket/prefix``).
 
-A PUT (or a completed multipart upload) is atomic in S3, so an object is either all there
-or absent; boto3 checksums each request body, and after the upload the object is read
-back and its size and sha256 compared with what was sent before any row is deleted.
-Objects above ``multipart_threshold`` go up in parts of that size; the whole object is
-one batch of rows, already in memory, so nothing larger is ever held.
+Objects are created exclusively: ``PutObject`` (or ``CompleteMultipartUpload``) with
+``If-None-Match: *``, which AWS S3, MinIO and moto honour, so no run ever writes over
+another run's object. When the key exists the upload is refused (412) and the stored
+object is compared: the same bytes are fine, different ones are an error before any row is
+deleted. A store that does not implement conditional writes (501) gets a check-then-write
+instead (only the lock holder writes under the prefix, so nothing races it there).
 
-A killed multipart upload leaves its parts behind until the bucket's lifecycle rule
-``AbortIncompleteMultipartUpload`` removes them; the object itself never appears.
+A PUT or a completed multipart upload is atomic in S3, so an object is either all there or
+absent; boto3 checksums each request body, and after the upload the object is read back
+and its size and sha256 compared with what was sent before any row is deleted. Objects
+above ``multipart_threshold`` go up in parts of that size; the whole object is one batch of
+rows, already in memory, so nothing larger is ever held. A failed multipart upload is
+aborted; one killed mid-way leaves its parts until the bucket's lifecycle rule
+``AbortIncompleteMultipartUpload`` removes them, and the object itself never appears.
+
+The in-flight marker is a small plain-JSON object, replaced on every batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsctl.adapters.archive.objects import CONTENT_TYPE, compress, decompress, mismatch
 from opsctl.adapters.s3_client import s3_errors
+from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
 from opsctl.ports import ArchivedObject
 
@@ -26,6 +35,13 @@ if TYPE_CHECKING:
 
 DEFAULT_MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _READ_CHUNK = 1 << 20
+_EXISTS = {"PreconditionFailed", "412"}
+_NOT_SUPPORTED = {"NotImplemented", "501"}
+_ABSENT = {"NoSuchKey", "404", "NotFound"}
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class S3Archive:
@@ -55,54 +71,133 @@ class S3Archive:
         return f"s3://{self.bucket}/{self._key(name)}"
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
-        from boto3.exceptions import S3UploadFailedError
-        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import ClientError
 
-        key = self._key(name)
         data, digest = compress(payload, self.gzip_level)
-        config = TransferConfig(multipart_threshold=self.multipart_threshold,
-                                multipart_chunksize=self.multipart_threshold)
-        try:
-            with s3_errors(ArchiveUnavailable, f"S3 archive {self._where(name)}"):
-                self.client.upload_fileobj(
-                    io.BytesIO(data), self.bucket, key,
-                    ExtraArgs={"ContentType": CONTENT_TYPE, "Metadata": {"sha256": digest}},
-                    Config=config,
-                )
-        except S3UploadFailedError as exc:  # s3transfer's wrapper around the request error
-            raise ArchiveUnavailable(
-                f"S3 archive: cannot write {self._where(name)}: {exc}"
-            ) from exc
-        return ArchivedObject(name, self._where(name), len(data), digest)
+        where = self._where(name)
+        with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {where}"):
+            try:
+                self._create(name, data, digest, conditional=True)
+            except ClientError as exc:
+                code = _code(exc)
+                if code in _EXISTS:
+                    self._same_or_refuse(name, len(data), digest)
+                elif code in _NOT_SUPPORTED:
+                    if not self._same_or_absent(name, len(data), digest):
+                        self._create(name, data, digest, conditional=False)
+                else:
+                    raise
+        return ArchivedObject(name, where, len(data), digest)
 
-    def verify(self, written: ArchivedObject) -> None:
+    def _create(self, name: str, data: bytes, digest: str, *, conditional: bool) -> None:
+        key = self._key(name)
+        extra: dict[str, Any] = {"ContentType": CONTENT_TYPE, "Metadata": {"sha256": digest}}
+        condition: dict[str, Any] = {"IfNoneMatch": "*"} if conditional else {}
+        if len(data) <= self.multipart_threshold:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra,
+                                   **condition)
+            return
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
+        upload_id = upload["UploadId"]
+        try:
+            parts: list[Any] = []
+            step = self.multipart_threshold
+            for number, start in enumerate(range(0, len(data), step), start=1):
+                part = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                               PartNumber=number, Body=data[start:start + step])
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}, **condition)
+        except BaseException:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            # If the abort fails too, the bucket's lifecycle rule removes the parts.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key,
+                                                   UploadId=upload_id)
+            raise
+
+    def _stored_digest(self, name: str) -> tuple[int, str] | None:
+        from botocore.exceptions import ClientError
+
         digest = hashlib.sha256()
         size = 0
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+        except ClientError as exc:
+            if _code(exc) in _ABSENT:
+                return None
+            raise
+        try:
+            while chunk := body.read(_READ_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        return size, digest.hexdigest()
+
+    def _same_or_absent(self, name: str, size: int, digest: str) -> bool:
+        """True when ``name`` holds these bytes, False when absent; refuses anything else."""
+        found = self._stored_digest(name)
+        if found is None:
+            return False
+        if found != (size, digest):
+            raise ArchiveUnavailable(
+                f"archive object {self._where(name)} already exists with other content "
+                f"({found[0]} bytes, sha256 {found[1][:16]}...); it is never replaced, and "
+                "no row of this batch was deleted"
+            )
+        return True
+
+    def _same_or_refuse(self, name: str, size: int, digest: str) -> None:
+        if not self._same_or_absent(name, size, digest):
+            raise ArchiveUnavailable(
+                f"S3 archive: {self._where(name)} refused as existing, yet it cannot be read")
+
+    def verify(self, written: ArchivedObject) -> None:
         with s3_errors(ArchiveUnavailable, f"S3 archive: reading back {written.uri}"):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(written.name))["Body"]
-            try:
-                while chunk := body.read(_READ_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-            finally:
-                body.close()
-        failure = mismatch(written.uri, written.bytes, written.sha256, size, digest.hexdigest())
+            found = self._stored_digest(written.name) or (0, "")
+        failure = mismatch(written.uri, written.bytes, written.sha256, *found)
         if failure is not None:
             raise failure
 
-    def read(self, name: str) -> bytes | None:
+    def _get(self, name: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
         with s3_errors(ArchiveUnavailable, f"S3 archive {self._where(name)}"):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                if _code(exc) in _ABSENT:
                     return None
                 raise
-            data = response["Body"].read()
-        return decompress(data, self._where(name))
+            return response["Body"].read()
+
+    def read(self, name: str) -> tuple[bytes, ArchivedObject] | None:
+        data = self._get(name)
+        if data is None:
+            return None
+        stored = ArchivedObject(name, self._where(name), len(data),
+                                hashlib.sha256(data).hexdigest())
+        return decompress(data, self._where(name)), stored
 
     def remove(self, name: str) -> None:
         with s3_errors(ArchiveUnavailable, f"S3 archive {self._where(name)}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+
+    def write_marker(self, content: bytes) -> None:
+        with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {self._where(MARKER_NAME)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(MARKER_NAME), Body=content,
+                                   ContentType="application/json")
+
+    def read_marker(self) -> bytes | None:
+        content = self._get(MARKER_NAME)
+        if content is not None:
+            return content
+        data = self._get(LEGACY_MARKER_NAME)
+        return None if data is None else decompress(data, self._where(LEGACY_MARKER_NAME))
+
+    def remove_marker(self) -> None:
+        self.remove(MARKER_NAME)
+        self.remove(LEGACY_MARKER_NAME)

@@ -17,20 +17,26 @@ bytes for the same row:
 - text is exactly as stored; JSON escapes quotes, backslashes and control characters and
   leaves other unicode as UTF-8; no spaces after separators.
 
-Each batch is one statement, hence one snapshot, so its bounds, row count and id sum
-describe exactly the lines written.
+Each batch is one statement, hence one snapshot, so its bounds, row count and version
+describe exactly the lines written. The version is what the delete compares to be sure it
+removes those rows in those versions: on PostgreSQL a digest of every row's physical
+version (``tableoid``, ``ctid``, ``xmin``: any UPDATE makes a new one), which costs nothing
+to recompute in the ``DELETE ... RETURNING``; on SQLite, whose rows have no version, the
+sha256 of the lines themselves, which the delete re-encodes from the rows it removes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, and_, inspect, select, text
+from sqlalchemy import Column, Connection, MetaData, Table, inspect, select, text
 
 from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.adapters.db.instants import older_than
 from opsctl.errors import DatabaseUnavailable, OpsctlError
 from opsctl.ports import LogBatch
 
@@ -60,6 +66,15 @@ def encode_row(names: list[str], values: tuple[Any, ...]) -> bytes:
     row = dict(zip(names, values, strict=True))
     text = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_value)
     return text.encode() + b"\n"
+
+
+def lines_version(payload: bytes) -> str:
+    """The version of a SQLite batch: the digest of its lines."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+# PostgreSQL: one row version as text; the read and the delete build it the same way.
+ROW_VERSION = "{alias}.tableoid::text || ':' || {alias}.ctid::text || ':' || {alias}.xmin::text"
 
 
 class BatchReader:
@@ -95,11 +110,6 @@ class BatchReader:
             self._conn.close()
             self._conn = None
 
-    def _eligible(self, cutoff: datetime, after_id: int | None, table: Table) -> Any:
-        c = table.c
-        condition = c.created_at < cutoff
-        return condition if after_id is None else and_(c.id > after_id, condition)
-
     def _read_postgres(
         self, conn: Connection, cutoff: datetime, size: int, after_id: int | None
     ) -> LogBatch | None:
@@ -107,11 +117,16 @@ class BatchReader:
 
         c = self.table.c
         schema = [self.table.schema] if self.table.schema else []
+        # ``x AS r`` is the whole row: its JSON has every column, as stored, and nothing
+        # else; the version rides beside it.
         query = sql.SQL(
-            "SELECT count(*), coalesce(sum(t.{id}), 0), min(t.{id}), max(t.{id}), "
-            "string_agg(row_to_json(t)::text, E'\\n' ORDER BY t.{id}) "
-            "FROM (SELECT * FROM {table} WHERE {id} > %s AND {created_at} < %s "
-            "ORDER BY {id} LIMIT %s) AS t"
+            "SELECT count(*), min(s.id), max(s.id), min(s.created_at), max(s.created_at), "
+            "string_agg(row_to_json(s.r)::text, E'\\n' ORDER BY s.id), "
+            "md5(string_agg(s.v, ',' ORDER BY s.id)) "
+            "FROM (SELECT x AS r, x.{id} AS id, x.{created_at} AS created_at, "
+            + ROW_VERSION.format(alias="x") + " AS v "
+            "FROM {table} AS x WHERE x.{id} > %s AND x.{created_at} < %s "
+            "ORDER BY x.{id} LIMIT %s) AS s"
         ).format(
             table=sql.Identifier(*schema, self.table.name),
             id=sql.Identifier(c.id.name),
@@ -120,58 +135,68 @@ class BatchReader:
         raw = conn.connection.driver_connection
         after = -(2**63) if after_id is None else after_id
         # Through SQLAlchemy, so driver errors come out as DatabaseUnavailable/timeouts.
-        rows, id_sum, first, last, lines = conn.exec_driver_sql(
+        rows, first, last, oldest, newest, lines, version = conn.exec_driver_sql(
             query.as_string(raw), (after, cutoff, size)).one()
         if not rows:
             return None
         payload = lines.encode() + b"\n"
         _check_lines(payload, rows)
-        return LogBatch(int(first), int(last), int(rows), int(id_sum), payload)
+        return LogBatch(int(first), int(last), int(rows), str(version), payload,
+                        oldest, newest)
 
     def _read_sqlite(
         self, conn: Connection, cutoff: datetime, size: int, after_id: int | None
     ) -> LogBatch | None:
         full = self._full_table(conn)
         columns = list(full.columns)
-        query = (select(*columns).where(self._eligible(cutoff, after_id, full))
-                 .order_by(full.c.id).limit(size))
+        c = full.c
+        condition = older_than(c.created_at, cutoff, sqlite=True)
+        if after_id is not None:
+            condition = condition & (c.id > after_id)
+        query = select(*columns).where(condition).order_by(c.id).limit(size)
         names = [column.name for column in columns]
-        id_index = names.index(full.c.id.name)
+        id_index = names.index(c.id.name)
+        at_index = names.index(c.created_at.name)
         lines: list[bytes] = []
         first: int | None = None
-        last = id_sum = 0
+        last = 0
+        stamps: list[datetime] = []
         for values in conn.execute(query):
             row_id = int(values[id_index])
             first = row_id if first is None else first
             last = row_id
-            id_sum += row_id
+            stamps.append(values[at_index])
             lines.append(encode_row(names, tuple(values)))
         if first is None:
             return None
-        return LogBatch(first, last, len(lines), id_sum, b"".join(lines))
+        payload = b"".join(lines)
+        return LogBatch(first, last, len(lines), lines_version(payload), payload,
+                        min(stamps), max(stamps))
 
     def _full_table(self, conn: Connection) -> Table:
-        """The configured table plus every other column the database has, in table order."""
-        if self._full is not None:
-            return self._full
-        known = {column.name: column for column in self.table.columns}
-        reflected = inspect(conn).get_columns(self.table.name, schema=self.table.schema)
-        columns = []
-        for info in reflected:
-            mine = known.get(info["name"])
-            if mine is not None:
-                columns.append(Column(mine.name, mine.type, key=mine.key))
-            else:  # a column opsctl does not know: archived all the same
-                columns.append(Column(info["name"], info["type"], key=f"_{info['name']}"))
-        present = {column.name for column in columns}
-        for key in ("id", "created_at"):
-            name = self.table.c[key].name
-            if name not in present:
-                raise DatabaseUnavailable(
-                    f"table {self.table.name} has no column {name!r} "
-                    f"(source.columns.{key})")
-        self._full = Table(self.table.name, MetaData(), *columns, schema=self.table.schema)
+        if self._full is None:
+            self._full = full_table(conn, self.table)
         return self._full
+
+
+def full_table(conn: Connection, table: Table) -> Table:
+    """The configured table plus every other column the database has, in table order."""
+    known = {column.name: column for column in table.columns}
+    reflected = inspect(conn).get_columns(table.name, schema=table.schema)
+    columns = []
+    for info in reflected:
+        mine = known.get(info["name"])
+        if mine is not None:
+            columns.append(Column(mine.name, mine.type, key=mine.key))
+        else:  # a column opsctl does not know: archived all the same
+            columns.append(Column(info["name"], info["type"], key=f"_{info['name']}"))
+    present = {column.name for column in columns}
+    for key in ("id", "created_at"):
+        name = table.c[key].name
+        if name not in present:
+            raise DatabaseUnavailable(
+                f"table {table.name} has no column {name!r} (source.columns.{key})")
+    return Table(table.name, MetaData(), *columns, schema=table.schema)
 
 
 def _check_lines(payload: bytes, rows: int) -> None:

@@ -11,6 +11,12 @@ would cost more than the batch: the run connection (counts, archived deletes), p
 the batch reader of an archive run, or two autocommit ones (one picks the next batch, one
 deletes the current) for a delete-only run. Close the repository when the run is over.
 
+An archived batch is deleted only in the versions that were read and archived (see
+``log_lines``): the delete returns what it removed, compares it with the batch inside its
+own transaction, and rolls back on any difference; the catalog row of its object is
+written in that same transaction, so a catalogued object always holds rows that are gone
+and a crash never leaves a catalogue row for rows still in the table.
+
 Statistics are one statement: the min/max of ``created_at`` are two index probes and the
 eligible count an index-only range scan of the ``created_at`` index. The total is an exact
 ``count(*)``: PostgreSQL has no cheaper exact answer, and it runs as a parallel index-only
@@ -20,23 +26,34 @@ is what people misread in an incident).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import json
+from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, text
+from sqlalchemy import Connection, Table, bindparam, delete, exists, func, insert, select, text
 
+from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database, RunConnection, translate_errors
-from opsctl.adapters.db.log_lines import BatchReader
+from opsctl.adapters.db.instants import not_comparable, older_than
+from opsctl.adapters.db.log_lines import (
+    ROW_VERSION,
+    BatchReader,
+    encode_row,
+    full_table,
+    lines_version,
+)
 from opsctl.adapters.db.tables import source_table
-from opsctl.ports import LogBatch, LogTableStats
+from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Settlement
 
 if TYPE_CHECKING:
     from opsctl.settings.data import SourceSettings
 
 # Rows per statement when deleting an explicit list of ids (SQLite's variable limit).
 _IDS_PER_STATEMENT = 500
+# Poison rows reported by one run at most (their count is always exact).
+_POISON_REPORTED = 100
 
 
 # Below every id: the "after" of the first batch, so one prepared statement serves them all.
@@ -47,19 +64,18 @@ class _BatchStatements:
     """The two statements of a delete-only batch, built once: a run executes them a few
     hundred times, and rebuilding them each time cost a quarter of the run."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, sqlite: bool) -> None:
         c = table.c
         after = bindparam("after", type_=c.id.type)
-        batch = (select(c.id)
-                 .where(c.id > after,
-                        c.created_at < bindparam("cutoff", type_=c.created_at.type))
+        cutoff = bindparam("cutoff", type_=c.created_at.type)
+        older = older_than(c.created_at, cutoff, sqlite=sqlite)
+        batch = (select(c.id).where(c.id > after, older)
                  .order_by(c.id).limit(bindparam("size")).subquery())
         self.bounds = select(func.max(batch.c.id), func.count())
         # Two statements (these bounds, then this delete), not one ``WITH ... DELETE ...
         # RETURNING``: returning the ids only to count them made the cleanup 1.5x slower.
         self.delete_range = delete(table).where(
-            c.id > after, c.id <= bindparam("last", type_=c.id.type),
-            c.created_at < bindparam("cutoff", type_=c.created_at.type))
+            c.id > after, c.id <= bindparam("last", type_=c.id.type), older)
 
 
 class _RangeChanged(Exception):
@@ -73,7 +89,9 @@ class OldLogsRepository:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
         self._run = RunConnection(db)
-        self._statements = _BatchStatements(self.table)
+        self._statements = _BatchStatements(self.table, db.is_sqlite)
+        self._full: Table | None = None
+        self._delete_archived: str | None = None
 
     def close(self) -> None:
         self._run.close()
@@ -82,27 +100,59 @@ class OldLogsRepository:
 
     def stats(self, cutoff: datetime) -> LogTableStats:
         c = self.table.c
+        sqlite = self.db.is_sqlite
 
         def scalar(*columns: Any, where: Any = None) -> Any:
             query = select(*columns).select_from(self.table)
             return (query if where is None else query.where(where)).scalar_subquery()
 
+        def bound(order: Any) -> Any:
+            if not sqlite:
+                return scalar(func.min(c.created_at) if order is None else func.max(
+                    c.created_at))
+            # The first and last timestamps in index order, past any poison value.
+            ordered = c.created_at.asc() if order is None else c.created_at.desc()
+            return (select(c.created_at).where(~not_comparable(c.created_at))
+                    .order_by(ordered).limit(1).scalar_subquery())
+
         query = select(
             scalar(func.count()),
-            scalar(func.count(), where=c.created_at < cutoff),
-            scalar(func.min(c.created_at)),
-            scalar(func.max(c.created_at)),
+            scalar(func.count(), where=older_than(c.created_at, cutoff, sqlite=sqlite)),
+            bound(None),
+            bound("desc"),
         )
         with self._run.transaction() as conn:
             total, eligible, oldest, newest = conn.execute(query).one()
-        return LogTableStats(int(total), int(eligible), oldest, newest)
+            poison = self._poison(conn, None) if sqlite else []
+        return LogTableStats(int(total), int(eligible), oldest, newest, poison)
+
+    def poison_rows(self, cutoff: datetime) -> Sequence[PoisonRow]:
+        if not self.db.is_sqlite:
+            return []  # timestamptz: every value is an instant
+        with self._run.transaction() as conn:
+            return self._poison(conn, cutoff)
+
+    def _poison(self, conn: Connection, cutoff: datetime | None) -> list[PoisonRow]:
+        """Rows whose ``created_at`` is no timestamp; with a cutoff, only those that sort
+        before it (the ones a plain comparison would have deleted)."""
+        c = self.table.c
+        condition = not_comparable(c.created_at)
+        if cutoff is not None:
+            condition = condition & (c.created_at < cutoff)
+        query = (select(c.id, func.quote(c.created_at), func.typeof(c.created_at))
+                 .where(condition).order_by(c.id).limit(_POISON_REPORTED))
+        return [PoisonRow(row_id, str(value)[:200],
+                          f"created_at is {kind}, not a timestamp" if kind != "text"
+                          else "created_at is text that is not a timestamp")
+                for row_id, value, kind in conn.execute(query)]
 
     # --- cleanup -------------------------------------------------------------------------
 
     def count_eligible(self, cutoff: datetime) -> int:
-        query = select(func.count()).select_from(self.table)
+        query = select(func.count()).select_from(self.table).where(
+            older_than(self.table.c.created_at, cutoff, sqlite=self.db.is_sqlite))
         with self._run.transaction() as conn:
-            return int(conn.execute(query.where(self.table.c.created_at < cutoff)).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
     def _bounds(self, conn: Connection | _OwnConnection, cutoff: datetime,
                 after_id: int | None, size: int) -> tuple[int, bool] | None:
@@ -176,39 +226,142 @@ class OldLogsRepository:
             finally:
                 worker.submit(reader.close)  # after any read in flight, on its thread
 
-    def delete_batch(self, batch: LogBatch, cutoff: datetime) -> bool:
-        c = self.table.c
-        statement = (delete(self.table)
-                     .where(c.id >= batch.first_id, c.id <= batch.last_id,
-                            c.created_at < cutoff)
-                     .returning(c.id))
+    def delete_batch(self, batch: LogBatch, cutoff: datetime, record: CatalogRecord) -> bool:
         try:
             with self._run.transaction() as conn:
                 if self.db.is_sqlite:
-                    ids = conn.execute(statement).scalars().all()
-                    rows, id_sum = len(ids), sum(ids)
+                    rows, version = self._delete_sqlite(conn, batch, cutoff)
                 else:
-                    # Counted on the server: fetching every id only to add them up took
-                    # a tenth of an archive run.
-                    gone = statement.cte("gone")
-                    rows, id_sum = conn.execute(
-                        select(func.count(), func.coalesce(func.sum(gone.c.id), 0))).one()
-                if (int(rows), int(id_sum)) != (batch.rows, batch.id_sum):
+                    rows, version = conn.exec_driver_sql(
+                        self._delete_archived_sql(conn),
+                        (batch.first_id, batch.last_id, cutoff)).one()
+                if (int(rows), version) != (batch.rows, batch.version):
                     # A row in the range was added, removed or changed since the batch was
-                    # read: deleting could remove a row that is not in the archive.
+                    # read: deleting could remove a version that is not in the archive.
                     raise _RangeChanged
+                _catalogue(conn, record)
         except _RangeChanged:
             return False
         return True
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
-        deleted = 0
+    def _delete_archived_sql(self, conn: Connection) -> str:
+        """PostgreSQL: delete a batch's range, returning the count and version of what went."""
+        if self._delete_archived is None:
+            from psycopg import sql
+
+            c = self.table.c
+            schema = [self.table.schema] if self.table.schema else []
+            query = sql.SQL(
+                "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} >= %s AND x.{id} <= %s "
+                "AND x.{created_at} < %s RETURNING x.{id} AS id, "
+                + ROW_VERSION.format(alias="x") + " AS v) "
+                "SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM gone"
+            ).format(
+                table=sql.Identifier(*schema, self.table.name),
+                id=sql.Identifier(c.id.name),
+                created_at=sql.Identifier(c.created_at.name),
+            )
+            self._delete_archived = query.as_string(conn.connection.driver_connection)
+        return self._delete_archived
+
+    def _full_table(self, conn: Connection) -> Table:
+        if self._full is None:
+            self._full = full_table(conn, self.table)
+        return self._full
+
+    def _delete_sqlite(self, conn: Connection, batch: LogBatch,
+                       cutoff: datetime) -> tuple[int, str]:
+        """Delete the batch's range and re-encode the removed rows into the batch's lines."""
+        full = self._full_table(conn)
+        c = full.c
+        statement = (delete(full)
+                     .where(c.id >= batch.first_id, c.id <= batch.last_id,
+                            older_than(c.created_at, cutoff, sqlite=True))
+                     .returning(*full.columns))
+        names = [column.name for column in full.columns]
+        id_index = names.index(c.id.name)
+        gone = sorted(conn.execute(statement).all(), key=lambda row: row[id_index])
+        payload = b"".join(encode_row(names, tuple(row)) for row in gone)
+        return len(gone), lines_version(payload)
+
+    def settle_archived(self, rows: Mapping[int, Mapping[str, Any]], cutoff: datetime,
+                        record: CatalogRecord) -> Settlement:
+        ids = sorted(rows)
+        try:
+            with self._run.transaction() as conn:
+                gone = self._delete_ids(conn, ids, cutoff)
+                stale = sorted(i for i, content in gone.items() if content != rows[i])
+                left = self._present(conn, ids)  # in the table still: newer than the cutoff
+                if stale or left:
+                    raise _Stale(sorted(set(stale) | set(left)))
+                _catalogue(conn, record)
+        except _Stale as exc:
+            return Settlement(0, exc.ids)
+        return Settlement(len(gone), [])
+
+    def _delete_ids(self, conn: Connection, ids: Sequence[int],
+                    cutoff: datetime) -> dict[int, dict[str, Any]]:
+        """Delete these rows where older than the cutoff; their content as archived lines."""
+        found: dict[int, dict[str, Any]] = {}
+        if not self.db.is_sqlite:
+            from psycopg import sql
+
+            c = self.table.c
+            schema = [self.table.schema] if self.table.schema else []
+            query = sql.SQL(
+                "DELETE FROM {table} AS x WHERE x.{id} = ANY(%s) AND x.{created_at} < %s "
+                "RETURNING x.{id}, row_to_json(x)::text"
+            ).format(table=sql.Identifier(*schema, self.table.name),
+                     id=sql.Identifier(c.id.name),
+                     created_at=sql.Identifier(c.created_at.name))
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # the JSON's timestamps
+            for row_id, line in conn.exec_driver_sql(
+                    query.as_string(conn.connection.driver_connection), (list(ids), cutoff)):
+                found[int(row_id)] = json.loads(line)
+            return found
+        full = self._full_table(conn)
+        c = full.c
+        names = [column.name for column in full.columns]
+        id_index = names.index(c.id.name)
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = list(ids[start:start + _IDS_PER_STATEMENT])
+            statement = (delete(full)
+                         .where(c.id.in_(chunk), older_than(c.created_at, cutoff, sqlite=True))
+                         .returning(*full.columns))
+            for row in conn.execute(statement):
+                found[int(row[id_index])] = json.loads(encode_row(names, tuple(row)))
+        return found
+
+    def _present(self, conn: Connection, ids: Sequence[int]) -> list[int]:
+        present: list[int] = []
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = list(ids[start:start + _IDS_PER_STATEMENT])
+            query = select(self.table.c.id).where(self.table.c.id.in_(chunk))
+            present += [int(row_id) for row_id in conn.execute(query).scalars()]
+        return present
+
+    def is_catalogued(self, uri: str, key: str) -> bool:
+        c = tables.archive_objects.c
         with self._run.transaction() as conn:
-            for start in range(0, len(ids), _IDS_PER_STATEMENT):
-                chunk = list(ids[start:start + _IDS_PER_STATEMENT])
-                result = conn.execute(delete(self.table).where(self.table.c.id.in_(chunk)))
-                deleted += int(result.rowcount or 0)
-        return deleted
+            return bool(conn.execute(select(exists().where(c.uri == uri, c.key == key)))
+                        .scalar_one())
+
+
+class _Stale(Exception):
+    """Rolls back the settling of an object whose rows changed since it was written."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(ids)
+        self.ids = ids
+
+
+def _catalogue(conn: Connection, record: CatalogRecord) -> None:
+    conn.execute(insert(tables.archive_objects).values(
+        uri=record.uri, key=record.key, source_table=record.source_table,
+        first_id=record.first_id, last_id=record.last_id, rows=record.rows,
+        bytes=record.bytes, sha256=record.sha256, min_created_at=record.min_created_at,
+        max_created_at=record.max_created_at, run_id=record.run_id,
+        created_at=record.created_at))
 
 
 class _OwnConnection:

@@ -123,6 +123,10 @@ def _cleanup_params(
         batch_size=config.batch_size if batch_size is None else batch_size,
         archive=wanted,
         id_column=settings.source.columns.id,
+        created_at_column=settings.source.columns.created_at,
+        catalog_uri=location.uri if wanted and location else "",
+        catalog_prefix=settings.source.table,
+        batch_pause_ms=config.batch_pause_ms,
     )
     table_location = location.for_table(settings.source.table) if wanted and location else None
     return params, table_location
