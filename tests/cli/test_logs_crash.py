@@ -1,6 +1,8 @@
 """What only real processes show: ``logs cleanup --archive`` killed with SIGKILL at random
-points loses no row and, once rerun to completion, leaves no row in two archive objects;
-SIGTERM and SIGINT stop it between batches with its summary and exit 143 / 130."""
+points loses no row and, once rerun to completion, leaves no row in two archive objects,
+also while the application updates and re-dates rows all along (every archived row is its
+last version); SIGTERM and SIGINT stop it between batches with its summary and exit
+143 / 130."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from support import export_row, insert_exports, isolated_env
+
+from opsctl.adapters.db.tables import source_table
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +152,110 @@ def test_a_signal_stops_between_batches_with_the_summary(
     assert check_nothing_lost(original, db_url, target / "export_logs") == []
     assert not (target / "export_logs" / ".inflight.json").exists()
     assert "Traceback" not in stderr
+
+
+class Writer:
+    """The application, updating and re-dating rows on its own connection while cleanups
+    run and get killed; remembers the last version it committed of every row."""
+
+    def __init__(self, url: str, ids: int, seed: str) -> None:
+        self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith(
+            "sqlite") else {})
+        self.ids = ids
+        self.rng = random.Random(seed)
+        self.last: dict[int, str] = {}  # id -> error_message of its last committed update
+        self.redated: set[int] = set()
+        self.updates = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        k = 0
+        while not self._stop.is_set():
+            k += 1
+            row_id = self.rng.randint(1, self.ids)
+            redate = k % 4 == 0
+            message = f"{'redated' if redate else 'updated'} {k}"
+            values: dict[str, Any] = {"error_message": message}
+            if redate:
+                values["created_at"] = datetime.now(UTC)
+            table = source_table("export_logs", {})
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    table.update().where(table.c.id == row_id).values(**values)).rowcount
+            if changed:
+                self.last[row_id] = message
+                self.updates += 1
+                if redate:
+                    self.redated.add(row_id)
+            time.sleep(0.002)
+
+
+def catalogued(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [row[0].rpartition("/")[2] for row in conn.execute(
+                text("SELECT key FROM opsctl_archive_objects"))]
+    finally:
+        engine.dispose()
+
+
+def objects_rows(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    return {path.name: [json.loads(line) for line in gzip.decompress(
+        path.read_bytes()).splitlines()] for path in sorted(directory.glob("*.jsonl.gz"))}
+
+
+def test_kill_9_with_a_concurrent_writer_keeps_the_last_version_of_every_row(
+    tmp_path: Path, home: Path, db_url: str
+) -> None:
+    old, recent = 8000, 200
+    original = seed(db_url, old, recent)
+    target = tmp_path / "archive"
+    directory = target / "export_logs"
+    rng = random.Random(os.environ.get("OPSCTL_CRASH_SEED", "writer"))
+    args = ["--archive-uri", target.as_uri()]
+    with Writer(db_url, old + recent, "writer") as writer:
+        for attempt in range(4):
+            proc = start(home, db_url, *args, "--batch-size", str(rng.choice([200, 300, 500])))
+            wait_for_writes(proc, rng.randint(1, 6))
+            time.sleep(rng.uniform(0, 0.03))
+            proc.kill()
+            proc.communicate(timeout=30)
+            # Catalogued objects hold only rows that are gone, each row once; at most one
+            # object (the killed run's last) is not catalogued yet.
+            objects = objects_rows(directory)
+            listed = set(catalogued(db_url))
+            assert len(set(objects) - listed) <= 1, f"attempt {attempt}"
+            settled = [row["id"] for name in listed for row in objects[name]]
+            assert len(settled) == len(set(settled)), f"attempt {attempt}: a row twice"
+            assert set(settled) & set(remaining(db_url)) == set(), f"attempt {attempt}"
+    assert writer.updates > 50  # the writer really raced the runs
+
+    final = start(home, db_url, *args, "--batch-size", "1000")
+    stdout, stderr = final.communicate(timeout=120)
+
+    assert final.returncode == 0, stderr
+    objects = objects_rows(directory)
+    assert set(objects) == set(catalogued(db_url))  # every object is catalogued
+    archived_rows = [row for rows in objects.values() for row in rows]
+    counts = Counter(row["id"] for row in archived_rows)
+    assert [i for i, n in counts.items() if n > 1] == [], "a row is in two archive objects"
+    left = remaining(db_url)
+    assert set(counts) | set(left) == set(original)
+    assert set(counts) & set(left) == set()
+    expected = {i: writer.last.get(i, original[i]) for i in original}
+    assert {row["id"]: row["error_message"] for row in archived_rows} == {
+        i: expected[i] for i in counts}, "an archived row is not its last version"
+    assert left == {i: expected[i] for i in left}
+    assert writer.redated <= set(left), "a row re-dated past the cutoff was deleted"
+    assert set(left) - writer.redated == set(range(old + 1, old + recent + 1)) - writer.redated
