@@ -337,6 +337,7 @@ def test_the_configured_archive_is_used(cli: Cli, db_url: str, tmp_path: Path) -
     (["--retention-days", "-1"], {}, 64),
     ([], {"OPSCTL_LOGS__ARCHIVE": "true"}, 78),
     ([], {"OPSCTL_LOGS__ARCHIVE_URI": "http://x"}, 78),
+    ([], {"OPSCTL_LOGS__BATCH_PAUSE_MS": "-1"}, 78),
 ])
 def test_bad_values_are_usage_or_config_errors(cli: Cli, db_url: str, args: list[str],
                                                env: dict[str, str], code: int) -> None:

@@ -180,7 +180,7 @@ def test_text_output_names_each_bad_object(cli: Cli, db_url: str, archive: Archi
                  output="text")
 
     assert result.exit_code == 2
-    assert key.rpartition("/")[2] in result.stdout + result.stderr
+    assert key.rpartition("/")[2] in (result.stdout + result.stderr).replace("\n", "")
 
 
 def export_row_json(row_id: int) -> dict[str, Any]:
