@@ -25,7 +25,8 @@ from opsctl.jobs import schedule_show
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 
-app = typer.Typer(help="When the jobs run: the [schedule] section, checked and deployed.",
+app = typer.Typer(help="When the jobs run: the schedule section of the configuration, "
+                  "checked and deployed.",
                   no_args_is_help=True)
 
 
@@ -127,8 +128,8 @@ def render_command(
         "--out", metavar="DIR", help="Write the files into DIR (created if missing, all "
         "files or none) and print the summary; without it the text goes to stdout.")] = None,
 ) -> None:
-    """Deployment files made from [schedule]: a crontab, systemd .service/.timer units, or
-    Kubernetes CronJobs with a ConfigMap skeleton."""
+    """Deployment files made from the schedule section of the configuration: a crontab,
+    systemd .service/.timer units, or Kubernetes CronJobs with a ConfigMap skeleton."""
     session = Session.of(ctx)
     guarded(session, lambda: _render_files(session, target, out))
 

@@ -22,7 +22,7 @@ from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.jobs.schedule_show import ScheduleParams
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 @app.command("status", epilog="Examples: opsctl status  |  opsctl --output json status  |  "
