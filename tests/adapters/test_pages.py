@@ -33,7 +33,7 @@ def test_status_page_shows_every_job_state_alert_and_failed_run_as_text() -> Non
     assert "CRITICAL" in text and "files.cleanup is overdue" in text
     assert re.search(r"files\.cleanup 2d 00h ago 2026-11-24 12:00:30 UTC error 3 "
                      r"3d 00h ago 2026-11-23 12:00:30 UTC OVERDUE", text)
-    assert re.search(r"metrics\.aggregate 1m 00s ago .* ok 0 1m 00s ago .* on time", text)
+    assert re.search(r"metrics\.aggregate 1m 00s ago .* ok 0 1m 00s ago .* not overdue", text)
     assert "logs.cleanup never — — never not yet due" in text
     assert "export_failure_rate CRITICAL 2h 00m ago" in text
     assert "12.5 % 3 failed of 24 finished (threshold 10.0 %)" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,12 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from opsctl.cli import nagios, render
+from opsctl.cli import nagios, pages, render
 from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, guarded
 from opsctl.domain.nagios import Perf, above, status_line
 from opsctl.domain.units import MISSING
-from opsctl.events import Emitter
+from opsctl.events import Emitter, Redactor
 from opsctl.jobs import status
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
@@ -31,13 +32,25 @@ def status_command(
     ctx: typer.Context,
     format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
     ] = ReportFormat.events,
+    html: pages.HtmlOption = None,
 ) -> None:
     """One screen for on-call: per job the last run and whether it is overdue, open
     alerts, the failure rate of the last hour and the cleanups waiting. Exit 0 ok,
-    1 warning, 2 critical (an overdue job or an open alert), 3 database down."""
+    1 warning, 2 critical (an overdue job or an open alert), 3 database down.
+    --html also writes it as a web page (e.g. every minute from cron into a web root)."""
     session = Session.of(ctx)
     nagios.use(session, format_, "STATUS", nagios_line)
-    guarded(session, lambda: report(session))
+    guarded(session, lambda: report_with_page(session, html))
+
+
+def report_with_page(session: Session, html: Path | None) -> JobResult:
+    """The report, and its page when asked for; the page path is checked first."""
+    page = pages.checked(html)
+    result = report(session)
+    if page is not None:
+        pages.write_status_page(page, result, session.runtime,
+                                Redactor(session.secrets()).text)
+    return result
 
 
 def params(session: Session) -> status.StatusParams:
