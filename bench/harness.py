@@ -28,7 +28,8 @@ class Measurement:
 
 
 def measure(label: str, argv: Sequence[str] | str, env: Mapping[str, str] | None = None,
-            *, shell: bool = False, stdin: bytes | None = None) -> Measurement:
+            *, shell: bool = False, stdin: bytes | None = None,
+            expected: Sequence[int] = (0, 1)) -> Measurement:
     """Run once; wall time and the child's peak RSS (from wait4's rusage)."""
     full_env = {**os.environ, **(env or {})}
     start = time.perf_counter()
@@ -42,7 +43,7 @@ def measure(label: str, argv: Sequence[str] | str, env: Mapping[str, str] | None
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in expected:
         shown = argv if isinstance(argv, str) else shlex.join(argv)
         print(f"  ! {label} exited {proc.returncode}: {shown}\n{err[-2000:]}", file=sys.stderr)
     # ru_maxrss is in KiB on Linux.
