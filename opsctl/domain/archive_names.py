@@ -20,6 +20,15 @@ from urllib.parse import unquote, urlsplit
 MARKER_NAME = ".inflight.json"
 """Names the batch being archived; removed when a run ends with its last batch settled."""
 
+
+def marker_name(source: str) -> str:
+    """The marker of one source (a database's table): two databases archiving one table
+    name to one URI must never read, settle or discard each other's batch in flight."""
+    if not _RUN_TAG.fullmatch(source):
+        raise ValueError(f"source {source!r} cannot be part of a marker name")
+    return f".inflight-{source}.json"
+
+
 LEGACY_MARKER_NAME = "_inflight.json.gz"
 """The marker of earlier versions (gzip JSON): still read, so their crashes are recovered."""
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from opsctl.domain.archive_names import MARKER_NAME, object_name
+from opsctl.domain.archive_names import object_name
 from opsctl.errors import ArchiveUnavailable
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
@@ -256,7 +256,7 @@ def _recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, params: LogCle
     raw = archive.read_marker()
     if raw is None:
         return
-    where = f"{archive.uri}/{MARKER_NAME}"
+    where = f"the in-flight marker under {archive.uri}"
     try:
         marker = json.loads(raw)
         name, first, last, rows = (str(marker["object"]), int(marker["first_id"]),

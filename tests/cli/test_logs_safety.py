@@ -306,3 +306,65 @@ def test_sqlite_stats_report_poison_rows_instead_of_failing(db_url: str, home: P
         5, 2, 2)
     assert stats["oldest_created_at"] == OLD.isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
+
+
+# --- two databases, one archive URI -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_two_databases_on_one_uri_never_settle_each_others_batch(
+    tmp_path: Path, home: Path, archive: Archive
+) -> None:
+    from opsctl.adapters.db.database import Database
+    from opsctl.adapters.db.migrations import ensure_schema
+    from opsctl.adapters.db.old_logs import OldLogsRepository
+    from opsctl.domain.archive_names import marker_name, object_name
+    from opsctl.settings.data import SourceSettings
+
+    urls = {}
+    for which in ("a", "b"):
+        urls[which] = f"sqlite:///{tmp_path / which / 'opsctl.db'}"
+        (tmp_path / which).mkdir()
+        seed(urls[which], 3, note=f"database {which}")
+    # Database a's run archived rows 1-3 and was killed before its delete.
+    db = Database(urls["a"])
+    ensure_schema(db)
+    repository = OldLogsRepository(db, SourceSettings())
+    batch = next(repository.batches(NOW - timedelta(days=30), 10))
+    marker = marker_name(repository.source_identity())
+    repository.close()
+    db.dispose()
+    orphan = object_name(1, 3, "killed-run")
+    a_cli = Cli({**isolated_env(home, urls["a"]), **archive.env})
+    b_cli = Cli({**isolated_env(home, urls["b"]), **archive.env})
+    put(archive, orphan, gzip.compress(batch.payload))
+    put(archive, marker, json.dumps({"object": orphan, "first_id": 1, "last_id": 3,
+                                     "rows": 3}).encode())
+
+    b = b_cli("logs", "cleanup", "--archive-uri", archive.uri)
+
+    assert b.exit_code == 0, b.stdout
+    assert b.of_type("export_log_archive_discarded") == []
+    assert b.one("export_log_cleanup_complete")["recovered_count"] == 0
+    assert orphan in archive.objects() and marker in archive.objects()
+
+    a = a_cli("logs", "cleanup", "--archive-uri", archive.uri)
+
+    assert a.exit_code == 0, a.stdout
+    assert a.one("export_log_cleanup_complete")["recovered_count"] == 3
+    assert sorted(row["error_message"] for row in archive.rows()) == sorted(
+        [f"database {w}#{i}" for w in "ab" for i in (1, 2, 3)])
+    assert not [name for name in archive.objects() if name.startswith(".inflight")]
+
+
+def put(archive: Archive, name: str, data: bytes) -> None:
+    if archive.uri.startswith("file://"):
+        directory = Path(archive.uri.removeprefix("file://")) / "export_logs"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(data)
+        return
+    s3 = boto3.client("s3", endpoint_url=archive.env["AWS_ENDPOINT_URL"],
+                      region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing-secret-key")
+    bucket, _, prefix = archive.uri.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/export_logs/{name}", Body=data)

@@ -38,9 +38,11 @@ _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EN
 class LocalArchive:
     """``LogArchive`` in ``directory``, created on the first write."""
 
-    def __init__(self, directory: Path, gzip_level: int = 1) -> None:
+    def __init__(self, directory: Path, gzip_level: int = 1,
+                 marker: str = MARKER_NAME) -> None:
         self.directory = directory
         self.gzip_level = gzip_level
+        self.marker = marker
         self.uri = directory.as_uri()
 
     def _path(self, name: str) -> Path:
@@ -140,7 +142,7 @@ class LocalArchive:
             ) from exc
 
     def write_marker(self, content: bytes) -> None:
-        final = self._path(MARKER_NAME)
+        final = self._path(self.marker)
         temporary = self.directory / _TEMPORARY
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -154,7 +156,7 @@ class LocalArchive:
             ) from exc
 
     def read_marker(self) -> bytes | None:
-        content = self._stored(self._path(MARKER_NAME))
+        content = self._stored(self._path(self.marker))
         if content is not None:
             return content
         legacy = self._path(LEGACY_MARKER_NAME)
@@ -162,7 +164,7 @@ class LocalArchive:
         return None if data is None else decompress(data, str(legacy))
 
     def remove_marker(self) -> None:
-        self.remove(MARKER_NAME)
+        self.remove(self.marker)
         self.remove(LEGACY_MARKER_NAME)
 
 

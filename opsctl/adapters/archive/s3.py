@@ -54,8 +54,10 @@ class S3Archive:
         prefix: str,
         gzip_level: int = 1,
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        marker: str = MARKER_NAME,
     ) -> None:
         self.client = client
+        self.marker = marker
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.gzip_level = gzip_level
@@ -187,17 +189,17 @@ class S3Archive:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
 
     def write_marker(self, content: bytes) -> None:
-        with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {self._where(MARKER_NAME)}"):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(MARKER_NAME), Body=content,
+        with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {self._where(self.marker)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(self.marker), Body=content,
                                    ContentType="application/json")
 
     def read_marker(self) -> bytes | None:
-        content = self._get(MARKER_NAME)
+        content = self._get(self.marker)
         if content is not None:
             return content
         data = self._get(LEGACY_MARKER_NAME)
         return None if data is None else decompress(data, self._where(LEGACY_MARKER_NAME))
 
     def remove_marker(self) -> None:
-        self.remove(MARKER_NAME)
+        self.remove(self.marker)
         self.remove(LEGACY_MARKER_NAME)

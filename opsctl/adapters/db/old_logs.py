@@ -32,7 +32,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, exists, func, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database, RunConnection, translate_errors
@@ -339,6 +350,21 @@ class OldLogsRepository:
             query = select(self.table.c.id).where(self.table.c.id.in_(chunk))
             present += [int(row_id) for row_id in conn.execute(query).scalars()]
         return present
+
+    def source_identity(self) -> str:
+        """A short name for this database's table, stable across runs: from the creation
+        time of opsctl's tables in it (a database restored from a backup keeps it), or,
+        before they exist (a dry run), from the URL."""
+        import hashlib
+
+        origin = self.db.safe_url
+        with self._run.transaction() as conn:
+            if inspect(conn).has_table(tables.schema_version.name):
+                c = tables.schema_version.c
+                created = conn.execute(select(c.applied_at).where(c.version == 1)).scalar()
+                if created is not None:
+                    origin = created.isoformat()
+        return hashlib.sha256(f"{origin}|{self.table.fullname}".encode()).hexdigest()[:16]
 
     def is_catalogued(self, uri: str, key: str) -> bool:
         c = tables.archive_objects.c

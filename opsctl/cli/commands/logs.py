@@ -12,7 +12,7 @@ from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
-from opsctl.domain.archive_names import ArchiveLocation
+from opsctl.domain.archive_names import ArchiveLocation, marker_name
 from opsctl.domain.units import human_count, human_ms
 from opsctl.errors import ConfigError, OpsctlError, UsageError
 from opsctl.jobs import logs_cleanup, logs_stats
@@ -87,8 +87,11 @@ def cleanup(
         settings = session.settings
         repository = OldLogsRepository(session.database(read_only=job_ctx.dry_run),
                                        settings.source)
-        archive_port = _archive(session, location) if location else None
         with closing(repository):
+            archive_port = None
+            if location:
+                archive_port = _archive(session, location,
+                                        marker_name(repository.source_identity()))
             return logs_cleanup.run(job_ctx, LogCleanupPorts(repository, archive_port), params)
 
     session.run_job(logs_cleanup.JOB, logs_cleanup.SUMMARY_TYPE, work, mutating=True,
@@ -132,19 +135,19 @@ def _cleanup_params(
     return params, table_location
 
 
-def _archive(session: Session, location: ArchiveLocation) -> LogArchive:
+def _archive(session: Session, location: ArchiveLocation, marker: str) -> LogArchive:
     level = session.settings.logs.gzip_level
     if location.scheme == "file":
         from pathlib import Path
 
         from opsctl.adapters.archive.local import LocalArchive
 
-        return LocalArchive(Path(location.path), gzip_level=level)
+        return LocalArchive(Path(location.path), gzip_level=level, marker=marker)
     from opsctl.adapters.archive.s3 import S3Archive
     from opsctl.adapters.s3_client import make_s3_client
 
     client = make_s3_client(session.settings.s3, session.runtime.env)
-    return S3Archive(client, location.bucket, location.path, gzip_level=level)
+    return S3Archive(client, location.bucket, location.path, gzip_level=level, marker=marker)
 
 
 @render.register(logs_stats.SUMMARY_TYPE)
