@@ -23,7 +23,6 @@ from opsctl.cli.app import app
 from opsctl.cli.session import Environment, report_error
 from opsctl.errors import Interrupted, OpsctlError, UsageError
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs.runner import JOB_NAMES
 from opsctl.runtime import process_env
 
 
@@ -61,6 +60,8 @@ def main(
             env.stderr.write(traceback.format_exc())
         return report_error(env, OpsctlError(f"internal error: {type(exc).__name__}: {exc}"))
     finally:
+        if env.session is not None:
+            env.session.close()
         _restore_signal_handlers(previous)
     if isinstance(returned, int) and env.exit_code is None:
         return returned  # typer.Exit from --help, --version or Ctrl-C while parsing
@@ -71,6 +72,8 @@ def _job_of(exc: click_exceptions.UsageError) -> str | None:
     """The job a usage error belongs to (``opsctl metrics aggregate`` → metrics.aggregate)."""
     if exc.ctx is None:
         return None
+    from opsctl.jobs.runner import JOB_NAMES
+
     words = exc.ctx.command_path.split()[1:]
     job = ".".join(words)
     return job if job in JOB_NAMES else None

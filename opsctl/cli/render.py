@@ -1,4 +1,5 @@
-"""Everything people see: rich tables, colours, progress bars. Never used in JSON mode.
+"""Everything people see: rich tables, colours, progress bars. Never used in JSON mode,
+where rich is not even imported: it is imported inside the functions that draw.
 
 Summary renderers are registered per summary event type by the command modules, so a new
 job brings its own view without touching this file.
@@ -9,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from opsctl.events import EventSink
 from opsctl.ports import Progress, ProgressFactory, no_progress
 from opsctl.runtime import Runtime
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.jobs.result import JobResult
     from opsctl.jobs.runner import JobOutcome
 
-Renderer = Callable[[Console, "JobResult"], None]
+Renderer = Callable[["Console", "JobResult"], None]
 _RENDERERS: dict[str, Renderer] = {}
 # Event types a summary view already shows in full (health_check rows in the probe's
 # table), so the event sink does not print them a second time on stderr.
@@ -47,6 +47,8 @@ def register(
 
 
 def console(runtime: Runtime, *, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(
         file=runtime.stderr if stderr else runtime.stdout,
         force_terminal=runtime.color or None,
@@ -62,14 +64,19 @@ def styled_state(state: str) -> str:
 
 
 def event_sink(runtime: Runtime) -> EventSink:
-    """Non-summary events (threshold warnings, per-file errors) as one line each."""
-    err = console(runtime, stderr=True)
+    """Non-summary events (threshold warnings, per-file errors) as one line each. The
+    console is made on the first such event: JSON mode never calls the sink, and must not
+    pay for importing rich."""
+    consoles: list[Console] = []
 
     def sink(event: dict[str, Any]) -> None:
         if "exit_code" in event or event.get("type") in _ABSORBED:
             return  # summaries and errors are drawn by outcome()
         level = event.get("level", "info")
         style = {"warning": "yellow", "error": "red"}.get(level, "dim")
+        if not consoles:
+            consoles.append(console(runtime, stderr=True))
+        err = consoles[0]
         err.print(f"[{style}]{level:>7}[/] {event.get('message', '')}", markup=True)
 
     return sink
@@ -96,6 +103,8 @@ def error_line(runtime: Runtime, kind: str, message: str) -> None:
 
 def key_values(out: Console, result: JobResult, title: str | None = None) -> None:
     """The generic view: one row per summary field."""
+    from rich.table import Table
+
     table = Table(title=title or result.message, show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")

@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, TextIO
 import typer
 
 from opsctl.errors import ConfigError, OpsctlError
-from opsctl.events import Emitter, Redactor, configure_diagnostics
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs.context import JobContext
-from opsctl.jobs.result import JobResult
-from opsctl.ports import RunBookkeeping
 from opsctl.runtime import Runtime, resolve_output, wants_color
 
 if TYPE_CHECKING:
+    # Imported where they are used: `opsctl --version` and `--help` need none of them.
     from opsctl.adapters.db.database import Database
     from opsctl.cli.nagios import NagiosView
+    from opsctl.events import Emitter, Redactor
+    from opsctl.jobs.context import JobContext
+    from opsctl.jobs.result import JobResult
     from opsctl.jobs.runner import JobOutcome
+    from opsctl.ports import RunBookkeeping
     from opsctl.settings import Settings
 
 
@@ -64,8 +65,10 @@ class Session:
         self.env = env
         self.runtime = runtime
         self.config_path = config_path
+        from opsctl.events import Redactor
+
         self._db: Database | None = None
-        self.diagnostics_redactor = Redactor()
+        self.diagnostics_redactor: Redactor = Redactor()
         # Set by ``--format nagios``: the invocation prints one plugin status line instead.
         self.view: NagiosView | None = None
 
@@ -81,6 +84,8 @@ class Session:
             color=wants_color(no_color, env.environ, stdout_tty),
             log_level=log_level, stdout_isatty=stdout_tty, stderr_isatty=stderr_tty,
         )
+        from opsctl.events import configure_diagnostics
+
         session = cls(env, runtime, config)
         env.session = session
         configure_diagnostics(runtime, session.diagnostics_redactor)
@@ -110,6 +115,7 @@ class Session:
 
     def emitter(self, job: str | None = None) -> Emitter:
         from opsctl.cli import render
+        from opsctl.events import Emitter
 
         return Emitter(self.runtime, job, self.secrets(),
                        sink=render.event_sink(self.runtime))
@@ -120,13 +126,23 @@ class Session:
 
         if self._db is None or self._db.read_only != read_only:
             db = self.settings.database
+            self.close()
+            # Pooled: the job, its lock and its bookkeeping share one connection; close()
+            # (at the end of the run, or of the process) closes it.
             self._db = Database(
                 database_url(self.settings, self.runtime.env),
                 connect_timeout_s=db.connect_timeout_s,
                 statement_timeout_s=db.statement_timeout_s,
                 read_only=read_only,
+                pooled=True,
             )
         return self._db
+
+    def close(self) -> None:
+        """Close the run's database connections (a no-op when none was opened)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.dispose()
 
     def dry_run(self, flag: bool = False) -> bool:
         return flag or self.runtime.forced_dry_run
@@ -155,6 +171,7 @@ class Session:
     ) -> None:
         """Run one job through the runner, render its outcome and set the exit code."""
         from opsctl.cli import render
+        from opsctl.jobs.context import JobContext
         from opsctl.jobs.runner import JobSpec, execute
 
         emitter = self.emitter(job)
@@ -172,8 +189,7 @@ class Session:
                          progress=render.progress_factory(self.runtime))
         outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx))
         self.render(outcome, emitter.redactor)
-        if self._db is not None:
-            self._db.dispose()
+        self.close()
         self.finish(outcome.exit_code)
 
     def _bookkeeping(self, dry_run: bool) -> RunBookkeeping:
@@ -187,6 +203,7 @@ def report_error(
 ) -> int:
     """Report an error that happened outside a job run (usage, config, parse)."""
     from opsctl.cli import render
+    from opsctl.events import Emitter
 
     session = env.session
     runtime = session.runtime if session else env.fallback_runtime()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database
@@ -54,7 +53,16 @@ class DbAlertStateStore:
 
 def _upsert(conn: Connection, values: dict[str, Any]) -> None:
     # INSERT ... ON CONFLICT on both backends: one statement, no read-then-write race.
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(_t).values(**values)
-    changed = {key: insert.excluded[key] for key in values if key != "name"}
-    conn.execute(insert.on_conflict_do_update(index_elements=[_t.c.name], set_=changed))
+    # Each dialect's module is imported only on its own backend.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(_t).values(**values)
+        changed = {key: pg.excluded[key] for key in values if key != "name"}
+        conn.execute(pg.on_conflict_do_update(index_elements=[_t.c.name], set_=changed))
+        return
+    from sqlalchemy.dialects import sqlite
+
+    lite = sqlite.insert(_t).values(**values)
+    changed = {key: lite.excluded[key] for key in values if key != "name"}
+    conn.execute(lite.on_conflict_do_update(index_elements=[_t.c.name], set_=changed))

@@ -20,6 +20,10 @@ from sqlalchemy.pool import NullPool
 
 from opsctl.errors import DatabaseUnavailable, DependencyUnavailable, OperationTimeout
 
+# Parallel statements of one run (metrics) use a few connections at once; none is ever
+# closed before dispose(), so the pool must hold them all.
+POOL_SIZE = 32
+
 # SQLSTATE 57014: query_canceled, which is how PostgreSQL reports statement_timeout.
 _QUERY_CANCELED = "57014"
 
@@ -32,11 +36,16 @@ class Database:
         connect_timeout_s: float = 5.0,
         statement_timeout_s: float = 300.0,
         read_only: bool = False,
+        pooled: bool = False,
     ) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s
         self.statement_timeout_s = statement_timeout_s
         self.read_only = read_only
+        # pooled: one process-long connection reused by every statement of a run (the
+        # job, its lock and its bookkeeping), instead of a fresh connection per use. The
+        # owner must dispose() it; see _pool_options.
+        self.pooled = pooled
         parsed = make_url(url)
         self.dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
         self._parsed = parsed
@@ -81,7 +90,10 @@ class Database:
         # SQLite's timeout is how long to wait for another process's write lock, not for a
         # server: a cleanup batch of another job may hold it briefly, so wait longer.
         busy_timeout = max(30.0, self.connect_timeout_s)
-        engine = create_engine(url, connect_args={"timeout": busy_timeout}, poolclass=NullPool)
+        connect_args: dict[str, Any] = {"timeout": busy_timeout}
+        if self.pooled:
+            connect_args["check_same_thread"] = False  # pooled across worker threads
+        engine = create_engine(url, connect_args=connect_args, **self._pool_options())
         read_only = self.read_only
 
         @event.listens_for(engine, "connect")
@@ -112,10 +124,21 @@ class Database:
                 "options": options,
                 "application_name": "opsctl",
             },
-            # A CLI run opens a handful of connections; pooling them would only leave
-            # idle sessions behind. Each connect() is a fresh connection, closed on exit.
-            poolclass=NullPool,
+            **self._pool_options(),
         )
+
+    def _pool_options(self) -> dict[str, Any]:
+        """Unpooled (the default): each connect() is a fresh connection, closed on exit,
+        so nothing is left open by code that never disposes. Pooled: connections are made
+        on demand and all kept until dispose() (LIFO, no overflow to discard), so a run
+        whose statements follow one another uses one connection, and a session-level
+        advisory lock taken on it lives until the lock is released or the run ends."""
+        if not self.pooled:
+            return {"poolclass": NullPool}
+        from sqlalchemy.pool import QueuePool
+
+        return {"poolclass": QueuePool, "pool_size": POOL_SIZE, "max_overflow": 0,
+                "pool_use_lifo": True, "pool_timeout": max(30.0, self.connect_timeout_s)}
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

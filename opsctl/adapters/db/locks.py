@@ -1,8 +1,9 @@
 """One run per job at a time.
 
-PostgreSQL: a session-level advisory lock on a dedicated connection, so the lock holds
-across hosts and the server drops it the moment the holder's connection dies (a
-``kill -9`` never leaves a stale lock). SQLite: an OS file lock (flock) beside the
+PostgreSQL: a session-level advisory lock (on a dedicated connection, or on the run's own
+connection when the database is pooled), so the lock holds across hosts and the server
+drops it the moment the holder's connection dies (a ``kill -9`` never leaves a stale
+lock). SQLite: an OS file lock (flock) beside the
 database file, which the kernel releases when the process dies.
 """
 
@@ -37,6 +38,10 @@ def job_lock(db: Database, job: str, lock_dir: Path | None = None) -> Iterator[N
 
 @contextmanager
 def _advisory_lock(db: Database, job: str) -> Iterator[None]:
+    if db.pooled:
+        with _pooled_advisory_lock(db, job):
+            yield
+        return
     key = advisory_key(job)
     with translate_errors(db):
         conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -52,6 +57,29 @@ def _advisory_lock(db: Database, job: str) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     finally:
         conn.close()
+
+
+@contextmanager
+def _pooled_advisory_lock(db: Database, job: str) -> Iterator[None]:
+    """The lock on the run's own pooled connection, so the job and its bookkeeping need
+    no second one. A session-level advisory lock survives the transaction it was taken in
+    and the pool's rollback on check-in; the pool never closes a connection before
+    ``dispose()``, so the lock holds until it is released here or the run's connections
+    are closed, never earlier. Should the unlock land on another pooled session (parallel
+    statements left several), it finds nothing to release and the dispose at the end of
+    the run releases the lock instead."""
+    key = advisory_key(job)
+    with db.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        conn.commit()
+    if not got:
+        raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
+    try:
+        yield
+    finally:
+        with db.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, exc, func, inspect, select, text
 
 from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database
@@ -42,6 +42,17 @@ def current_version(conn: Connection) -> int:
                .scalar_one())
 
 
+def _recorded_version(conn: Connection) -> int:
+    """The schema version in one query, or the catalog's answer when the table is not
+    there yet (a fresh database)."""
+    try:
+        version = conn.execute(select(func.max(tables.schema_version.c.version))).scalar()
+    except (exc.ProgrammingError, exc.OperationalError):
+        conn.rollback()
+        return current_version(conn)
+    return int(version or 0)
+
+
 def pending_versions(db: Database) -> list[int]:
     """The steps ``ensure_schema`` would apply; reads only (a missing SQLite file: all)."""
     path = db.sqlite_path
@@ -52,9 +63,12 @@ def pending_versions(db: Database) -> list[int]:
 
 
 def ensure_schema(db: Database) -> list[int]:
-    """Apply the missing steps; return the versions applied (empty when up to date)."""
+    """Apply the missing steps; return the versions applied (empty when up to date).
+
+    Every run calls it, so the usual case, a current schema, costs one indexed query;
+    the catalog is consulted only when that query finds no version table."""
     with db.connect() as conn:
-        if current_version(conn) >= LATEST:
+        if _recorded_version(conn) >= LATEST:
             return []
     try:
         return _upgrade(db)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Executable, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database
@@ -55,11 +54,16 @@ class DbRollupStore:
         table = tables.metric_rollups
         key = [table.c[name] for name in _KEY]
         replaced = [name for name in _COLUMNS if name not in _KEY]
+        # Each dialect's module is imported only on its own backend.
         if self.db.is_sqlite:
+            from sqlalchemy.dialects import sqlite
+
             lite = sqlite.insert(table)
             return lite.on_conflict_do_update(
                 index_elements=key, set_={name: lite.excluded[name] for name in replaced}
             )
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(table)
         return pg.on_conflict_do_update(
             index_elements=key, set_={name: pg.excluded[name] for name in replaced}

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, guarded
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.result import JobResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(help="Show or validate the configuration.", no_args_is_help=True)
 
@@ -57,6 +58,8 @@ def _path(path: Path | None) -> str:
 
 @render.register("config")
 def _render_config(out: Console, result: JobResult) -> None:
+    from rich.table import Table
+
     table = Table(title=f"configuration: {result.fields['config_path']}", show_header=False,
                   title_justify="left")
     table.add_column("key", style="bold")

@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
@@ -22,6 +20,8 @@ from opsctl.jobs.result import JobResult
 from opsctl.ports import RunBookkeeping, RunRecord
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.jobs.demo_seed import SeedParams
 
 app = typer.Typer(help="Seed realistic demo data.", no_args_is_help=True)
@@ -130,6 +130,8 @@ def _run_without_history(session: Session, work: Callable[[JobContext], JobResul
 
 @render.register(SUMMARY)
 def _render_seeded(out: Console, result: JobResult) -> None:
+    from rich.table import Table
+
     fields = result.fields
     table = Table(title=result.message, show_header=False, title_justify="left")
     table.add_column("field", style="bold")

@@ -6,9 +6,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from opsctl.cli import nagios, render
 from opsctl.cli.nagios import ReportFormat
@@ -29,6 +26,8 @@ from opsctl.jobs.result import JobResult
 from opsctl.ports import Notifier
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.settings import Settings
 
 app = typer.Typer(help="Alert on the export failure rate.", no_args_is_help=True)
@@ -134,6 +133,9 @@ def _notifier(settings: Settings) -> Notifier | None:
 
 @render.register(SUMMARY_TYPE)
 def _render(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     style = render.STATE_STYLES.get(result.state, "bold")
     out.print(f"{render.styled_state(result.state)} {escape(result.message)}")

@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.guard_options import Force, MaxDelete, deletion_guard
@@ -17,6 +14,8 @@ from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.ports import FileStore
 
 app = typer.Typer(help="Delete expired export files.", no_args_is_help=True)
@@ -84,6 +83,9 @@ def file_store(session: Session) -> FileStore:
 
 @render.register(SUMMARY_TYPE)
 def _render_summary(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     fields = result.fields
     table = Table(title=result.message, show_header=False, title_justify="left")
     table.add_column("field", style="bold")

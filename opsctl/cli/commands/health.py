@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from opsctl.cli import nagios, render
 from opsctl.cli.nagios import ReportFormat
@@ -21,6 +18,8 @@ from opsctl.jobs.health_probe import CHECK_EVENT, JOB, SUMMARY, ProbeParams, sel
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.settings.health import HealthCheck
 
 app = typer.Typer(help="Probe the health of the export system.", no_args_is_help=True)
@@ -79,6 +78,9 @@ def _plan(
 
 @render.register(SUMMARY, absorbs=(CHECK_EVENT,))
 def _render_probe(out: Console, result: JobResult) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     rows: list[dict[str, Any]] | None = result.extra.get("checks")
     if rows is None:  # interrupted before any check reported
         render.key_values(out, result)

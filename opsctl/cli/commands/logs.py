@@ -6,9 +6,6 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
@@ -22,6 +19,8 @@ from opsctl.jobs.logs_stats import LogStatsParams
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.ports import LogArchive
 
 app = typer.Typer(help="Statistics and retention of the export log table.", no_args_is_help=True)
@@ -152,6 +151,9 @@ def _archive(session: Session, location: ArchiveLocation, marker: str) -> LogArc
 
 @render.register(logs_stats.SUMMARY_TYPE)
 def _render_stats(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     table = Table(title=escape(result.message), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
@@ -166,6 +168,9 @@ def _render_stats(out: Console, result: JobResult) -> None:
 
 @render.register(logs_cleanup.SUMMARY_TYPE)
 def _render_cleanup(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
     table = Table(show_header=False, box=None, padding=(0, 2))

@@ -7,12 +7,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console, Group
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from opsctl.cli import pages, render
 from opsctl.cli.session import Session, report_error
@@ -27,6 +21,9 @@ from opsctl.jobs.metrics_report import ReportParams
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from opsctl.jobs import metrics_backfill
 
 app = typer.Typer(help="Aggregate export metrics.", no_args_is_help=True)
@@ -252,6 +249,8 @@ def _report_params(
 
 @render.register(metrics_report.SUMMARY_TYPE)
 def _render_report(out: Console, result: JobResult) -> None:
+    from rich.text import Text
+
     from opsctl.cli.charts import Chart, fold
 
     f = result.fields
@@ -303,6 +302,12 @@ def _stamp(stamp: str) -> str:
 
 @render.register(SUMMARY_TYPE)
 def _render(out: Console, result: JobResult) -> None:
+    from rich import box
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
     f = result.fields
     overview = Table(show_header=False, box=None, pad_edge=False)
     overview.add_column(style="bold")
@@ -357,6 +362,10 @@ def _render(out: Console, result: JobResult) -> None:
 
 
 def _formats_table(by_format: dict[str, dict[str, Any]]) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="by format", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("format", "total", "done", "failed", "success", "avg", "p95", "size"):
         table.add_column(name, justify="left" if name == "format" else "right", no_wrap=True)

@@ -11,11 +11,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from opsctl.cli import nagios, render
 from opsctl.cli.nagios import ReportFormat
@@ -31,6 +26,8 @@ from opsctl.jobs.runner import JOB_NAMES
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from rich.console import Console
 
     from opsctl.ports import RunHistory
 
@@ -130,6 +127,10 @@ def _print_table(out: Console, title: str, columns: list[str], rows: list[list[s
 
     Rich would otherwise shrink every column alike and cut job names and states.
     """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     fixed = columns[:-1]
     used = sum(
@@ -147,6 +148,8 @@ def _print_table(out: Console, title: str, columns: list[str], rows: list[list[s
 
 @render.register(runs_list.SUMMARY_TYPE)
 def _render_list(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+
     rows = [
         [f"{row['started_at']:%m-%d %H:%M:%S}", row["job"], render.styled_state(row["state"]),
          human_ms(row["duration_ms"]), str(row["job_exit_code"]), escape(row["summary"])]
@@ -158,6 +161,8 @@ def _render_list(out: Console, result: JobResult) -> None:
 
 @render.register(runs_stats.SUMMARY_TYPE)
 def _render_stats(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+
     rules: runs_stats.AlertRules = result.extra["rules"]
     now: datetime = result.fields["window_end"]
     rows = [

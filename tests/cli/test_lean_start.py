@@ -1,0 +1,149 @@
+"""What a run costs before its work: the modules it imports (in a fresh interpreter, per
+kind of command), the database connections it opens and the statements of its schema
+check. Cron pays these on every run of every small job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from support import Cli, export_row, insert_exports, isolated_env
+
+from opsctl.adapters.db import migrations
+from opsctl.adapters.db.database import Database
+
+RICH = ("rich",)
+HTTP = ("httpx", "boto3", "botocore")
+POSTGRES = ("psycopg", "sqlalchemy.dialects.postgresql")
+SQLITE = ("sqlalchemy.dialects.sqlite",)
+
+
+def imported(env: dict[str, str], *args: str) -> tuple[int, set[str]]:
+    """Run opsctl in a fresh interpreter; its exit code and every module it imported."""
+    probe = (
+        "import io, json, sys\n"
+        "from opsctl.cli.main import main\n"
+        "import os\n"
+        f"code = main({list(args)!r}, environ=dict(os.environ), stdout=io.StringIO(),"
+        " stderr=io.StringIO())\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, check=True)
+    code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    return code, set(modules)
+
+
+def loaded(modules: set[str], *names: str) -> list[str]:
+    return sorted(n for n in names if n in modules)
+
+
+@pytest.fixture
+def seeded(home: Path, db_url: str) -> dict[str, str]:
+    Database(db_url).engine.dispose()  # creates the SQLite directory
+    insert_exports(db_url, [export_row()])
+    env = isolated_env(home, db_url)
+    (home / "files").mkdir()
+    return {**env, "PYTHONPATH": ":".join(sys.path), "OPSCTL_STORAGE__ROOT": str(home / "files")}
+
+
+def other_backend(db_url: str) -> tuple[str, ...]:
+    return SQLITE if db_url.startswith("postgresql") else POSTGRES
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("failure-rate", "check", "--window", "60m"),
+        ("metrics", "aggregate", "--window", "1h"),
+        ("metrics", "aggregate", "--store", "--backfill", "2h"),
+        ("logs", "cleanup", "--dry-run"),
+        ("logs", "stats"),
+        ("files", "cleanup", "--dry-run"),
+        ("runs", "stats"),
+        ("db", "init"),
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_a_json_run_imports_neither_rich_nor_what_its_configuration_does_not_use(
+    seeded: dict[str, str], db_url: str, args: tuple[str, ...]
+) -> None:
+    code, modules = imported(seeded, "--output", "json", *args)
+    assert code in (0, 1), code
+    # files cleanup's batch query still builds a PostgreSQL ARRAY type on either backend
+    backend = () if args[0] == "files" else other_backend(db_url)
+    assert loaded(modules, *RICH, *HTTP, *backend) == []
+
+
+def test_a_health_probe_of_the_database_imports_no_http_client(
+    seeded: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "health.toml"
+    config.write_text('[[health.checks]]\nname = "db"\nkind = "database"\n', encoding="utf-8")
+    code, modules = imported(seeded, "--output", "json", "--config", str(config),
+                             "health", "probe")
+    assert code == 0
+    assert loaded(modules, *RICH, *HTTP) == []
+
+
+def test_config_validate_imports_no_database_layer(seeded: dict[str, str]) -> None:
+    code, modules = imported(seeded, "--output", "json", "config", "validate")
+    assert code == 0
+    assert loaded(modules, *RICH, *HTTP, "sqlalchemy") == []
+
+
+def test_text_mode_does_import_rich(seeded: dict[str, str]) -> None:
+    # The check above can fail: the same run for people draws with rich.
+    code, modules = imported(seeded, "--output", "text", "failure-rate", "check")
+    assert code in (0, 1) and "rich" in modules
+
+
+@pytest.fixture
+def connections() -> Iterator[list[Any]]:
+    opened: list[Any] = []
+
+    def count(dbapi_connection: Any, _record: Any) -> None:
+        opened.append(dbapi_connection)
+
+    event.listen(Engine, "connect", count)
+    try:
+        yield opened
+    finally:
+        event.remove(Engine, "connect", count)
+
+
+def test_a_job_and_its_lock_and_bookkeeping_share_one_connection(
+    cli: Cli, db_url: str, connections: list[Any]
+) -> None:
+    Database(db_url).engine.dispose()
+    recent = datetime.now(UTC) - timedelta(minutes=5)
+    insert_exports(db_url, [export_row(status="failed", error_type="x", created_at=recent)
+                            for _ in range(2)])
+    assert cli("db", "init").exit_code == 0
+    connections.clear()
+    result = cli("failure-rate", "check", "--window", "60m", "--min-samples", "1")
+    assert result.exit_code == 2, result.stdout  # alert: state saved, run recorded
+    assert len(connections) == 1
+
+
+def test_a_current_schema_costs_one_statement(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert migrations.ensure_schema(db) == list(range(1, migrations.LATEST + 1))
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        assert migrations.ensure_schema(db) == []
+        assert len(statements) == 1, statements
+    finally:
+        db.dispose()
