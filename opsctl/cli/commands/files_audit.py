@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.guard_options import Force, MaxDelete, deletion_guard
@@ -23,6 +20,9 @@ from opsctl.errors import OpsctlError, UsageError
 from opsctl.jobs import files_audit
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def audit(
@@ -99,6 +99,9 @@ def _listing(session: Session, store: object) -> files_audit.StorageListing:
 
 @render.register(files_audit.SUMMARY_TYPE)
 def _render_audit(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
     table = Table(show_header=False, box=None, padding=(0, 2))

@@ -8,9 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from opsctl.cli import render
 from opsctl.cli.session import Session, report_error
@@ -23,6 +20,8 @@ from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsctl.ports import ArchiveObjects, RestoreWindow
 
 ArchiveUri = Annotated[str | None, typer.Option(
@@ -159,6 +158,9 @@ def archive_objects(session: Session, location: ArchiveLocation) -> ArchiveObjec
 
 @render.register(logs_verify.SUMMARY_TYPE)
 def _render_verify(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
     table = Table(show_header=False, box=None, padding=(0, 2))
@@ -177,6 +179,9 @@ def _render_verify(out: Console, result: JobResult) -> None:
 
 @render.register(logs_restore.SUMMARY_TYPE)
 def _render_restore(out: Console, result: JobResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     f = result.fields
     out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
     table = Table(show_header=False, box=None, padding=(0, 2))
