@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    literal_column,
 )
 
 from opsctl.adapters.db.types import JsonDocument, UtcDateTime
@@ -143,12 +145,18 @@ def source_table(table: str, columns: Mapping[str, str], metadata: MetaData | No
 
 
 def source_indexes(table: Table) -> list[Index]:
-    """The indexes opsctl's queries want on the source table (created by ``demo seed``).
+    """The indexes opsctl's queries want on the source table (``demo seed`` creates them
+    on the tables it makes; ``db init --source-indexes`` on an existing one).
 
-    ``created_at`` serves metrics windows, failure-rate and log retention; the partial
-    ``expires_at`` index keeps the daily file cleanup from scanning the whole table.
+    ``created_at`` serves metrics windows, failure-rate and log retention. The partial
+    ``(expires_at, id)`` index holds only the rows files cleanup may still act on (not yet
+    expired, with a file), a few days of exports whatever the table's size: counting the
+    due rows is a range scan of it, and batches walk it in ``(expires_at, id)`` order.
     """
+    pending = and_(table.c.status != literal_column("'expired'"),
+                   table.c.file_path.is_not(None))
     return [
         Index(f"ix_{table.name}_created_at", table.c.created_at),
-        Index(f"ix_{table.name}_expires_at", table.c.expires_at),
+        Index(f"ix_{table.name}_expires_pending", table.c.expires_at, table.c.id,
+              postgresql_where=pending, sqlite_where=pending),
     ]
