@@ -5,13 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from opsctl.cli import nagios, render
 from opsctl.cli.commands.status import age, success_ages
@@ -24,6 +20,10 @@ from opsctl.exit_codes import ExitCode
 from opsctl.jobs import schedule_show
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 app = typer.Typer(help="When the jobs run: the schedule section of the configuration, "
                   "checked and deployed.",
@@ -69,6 +69,10 @@ def _show(session: Session) -> JobResult:
 
 @render.register(schedule_show.SUMMARY_TYPE)
 def _render(out: Console, result: JobResult) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     now: datetime = result.extra["judged"].now
     out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
                             " ", result.message, f" (grace {result.fields['grace']})"))
@@ -91,6 +95,8 @@ def _render(out: Console, result: JobResult) -> None:
 
 
 def _cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
+    from rich.text import Text
+
     overdue = (Text("OVERDUE", "bold red") if row["overdue"]
                else Text("running", "cyan") if row["running"] else Text("no", "dim"))
     times = [_when(t, now) for t in row["next_runs"]]
@@ -159,6 +165,8 @@ def _concatenated(rendered: dict[str, str]) -> str:
 
 @render.register(RENDERED)
 def _render_written(out: Console, result: JobResult) -> None:
+    from rich.text import Text
+
     if result.extra.get("quiet"):
         return
     out.print(Text(result.message))

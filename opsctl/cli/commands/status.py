@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from opsctl.cli import nagios, pages, render
 from opsctl.cli.nagios import ReportFormat
@@ -22,6 +18,10 @@ from opsctl.jobs import status
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.jobs.schedule_show import ScheduleParams
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 app = typer.Typer(add_completion=False)
 
@@ -98,6 +98,10 @@ def age(now: datetime, moment: datetime | None) -> str:
 
 @render.register(status.SUMMARY_TYPE)
 def _render(out: Console, result: JobResult) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     fields, now = result.fields, result.extra["now"]
     out.print(Text.assemble((result.state.upper(), render.STATE_STYLES.get(result.state, "")),
                             " ", result.message.removeprefix(f"{result.state}: ")))
@@ -127,6 +131,8 @@ def _render(out: Console, result: JobResult) -> None:
 
 
 def _job_cells(row: dict[str, Any], now: datetime) -> list[str | Text]:
+    from rich.text import Text
+
     state = row["last_state"]
     overdue = (Text("OVERDUE", "bold red") if row["overdue"]
                else Text("running", "cyan") if row["running"]
