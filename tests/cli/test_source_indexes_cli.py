@@ -39,7 +39,7 @@ def test_dry_run_prints_the_statements_and_creates_nothing(cli: Cli, db_url: str
     assert [(i["name"], i["state"]) for i in listed] == [(n, "missing") for n in NAMES]
     pending = listed[1]["statement"]
     assert "(expires_at, id)" in pending
-    assert "WHERE status != 'expired' AND file_path IS NOT NULL" in pending
+    assert "WHERE status != 'expired' AND file_path IS NOT NULL AND file_path != ''" in pending
     concurrently = "CONCURRENTLY " if db_url.startswith("postgresql") else ""
     assert pending.startswith(f"CREATE INDEX {concurrently}IF NOT EXISTS")
     assert database_snapshot(db_url) == before
@@ -95,4 +95,4 @@ def test_text_output_lists_the_statements_verbatim(cli: Cli, db_url: str) -> Non
     seed(db_url)
     result = cli("db", "init", "--source-indexes", "--dry-run", output="text")
     assert result.exit_code == 0, result.stderr
-    assert "WHERE status != 'expired' AND file_path IS NOT NULL;" in result.stdout
+    assert "WHERE status != 'expired' AND file_path IS NOT NULL AND file_path != '';" in result.stdout

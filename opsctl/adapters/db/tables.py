@@ -150,11 +150,14 @@ def source_indexes(table: Table) -> list[Index]:
 
     ``created_at`` serves metrics windows, failure-rate and log retention. The partial
     ``(expires_at, id)`` index holds only the rows files cleanup may still act on (not yet
-    expired, with a file), a few days of exports whatever the table's size: counting the
+    expired, with a file path), a few days of exports whatever the table's size: counting the
     due rows is a range scan of it, and batches walk it in ``(expires_at, id)`` order.
     """
+    # The predicate is the cleanup query's own (a path that is NULL or empty has no file),
+    # so the count is an index-only scan: no heap fetch per pending row.
     pending = and_(table.c.status != literal_column("'expired'"),
-                   table.c.file_path.is_not(None))
+                   table.c.file_path.is_not(None),
+                   table.c.file_path != literal_column("''"))
     return [
         Index(f"ix_{table.name}_created_at", table.c.created_at),
         Index(f"ix_{table.name}_expires_pending", table.c.expires_at, table.c.id,
