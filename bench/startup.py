@@ -20,7 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from harness import PG_URL, Measurement, best_of, measure, opsctl_argv, report
+from harness import PG_URL, Measurement, measure, opsctl_argv, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,10 +39,13 @@ def interleaved(runs: int, commands: list[tuple[str, list[str], dict[str, str] |
 
 
 def bench_cli(runs: int) -> None:
-    peer = best_of(runs, 'python -c "import typer"', [sys.executable, "-c", "import typer"])
+    typer_only = ('python -c "import typer"', [sys.executable, "-c", "import typer"], None)
     for args, target in ((["--version"], 1.5), (["--help"], 2.0)):
-        ours = best_of(runs, f"opsctl {' '.join(args)}", [sys.executable, "-m", "opsctl", *args],
-                       {"COLUMNS": "100"})
+        ours, peer = interleaved(runs, [
+            (f"opsctl {' '.join(args)}", [sys.executable, "-m", "opsctl", *args],
+             {"COLUMNS": "100"}),
+            typer_only,
+        ])
         report(f"startup: opsctl {' '.join(args)} (median of {runs})", ours, peer,
                target_ratio=target)
 
