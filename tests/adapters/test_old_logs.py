@@ -354,3 +354,29 @@ def test_remapped_and_unknown_columns_are_archived_under_their_real_names(
         assert conn.execute(select(text("count(*)")).select_from(
             text("audit_exports"))).scalar_one() == 0
     engine.dispose()
+
+
+def test_the_upper_bound_is_the_highest_eligible_id_whatever_the_order(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    # ids 1..8; 6 was inserted late with an old created_at, 7 and 8 are new.
+    seed(db_url, [OLD, OLD, NEW, OLD, NEW, OLD - timedelta(days=30), NEW, NEW])
+    assert repo.upper_bound(CUTOFF) == 6
+    assert repo.upper_bound(OLD - timedelta(days=60)) is None
+
+
+def test_batches_stop_at_the_bound_taken_when_the_run_starts(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD, NEW, OLD, NEW, NEW])  # eligible: 1, 3
+    walk = repo.delete_batches(CUTOFF, 1)
+    assert next(walk) == 1
+    # A backdated row inserted above the bound during the run waits for the next run.
+    insert_exports(db_url, [export_row(id=6, created_at=OLD)])
+    assert list(walk) == [1]
+    assert remaining_ids(db_url) == [2, 4, 5, 6]
+    assert list(repo.delete_batches(CUTOFF, 1)) == [1]
+    reads = [(b.first_id, b.last_id) for b in repo.batches(CUTOFF, 5)]
+    assert reads == []
+    insert_exports(db_url, [export_row(id=7, created_at=OLD)])
+    assert [(b.first_id, b.last_id) for b in repo.batches(CUTOFF, 5)] == [(7, 7)]

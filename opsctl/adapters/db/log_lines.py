@@ -85,9 +85,12 @@ class BatchReader:
     connections may only be used by the thread that opened them).
     """
 
-    def __init__(self, db: Database, table: Table) -> None:
+    def __init__(self, db: Database, table: Table, upper: int | None = None) -> None:
         self.db = db
         self.table = table
+        # No batch looks past this id (the run's highest eligible id), so the last, short
+        # batch does not read every newer row to the end of the table.
+        self.upper = 2**63 - 1 if upper is None else upper
         self._conn: Connection | None = None
         self._full: Table | None = None
 
@@ -125,7 +128,7 @@ class BatchReader:
             "md5(string_agg(s.v, ',' ORDER BY s.id)) "
             "FROM (SELECT x AS r, x.{id} AS id, x.{created_at} AS created_at, "
             + ROW_VERSION.format(alias="x") + " AS v "
-            "FROM {table} AS x WHERE x.{id} > %s AND x.{created_at} < %s "
+            "FROM {table} AS x WHERE x.{id} > %s AND x.{id} <= %s AND x.{created_at} < %s "
             "ORDER BY x.{id} LIMIT %s) AS s"
         ).format(
             table=sql.Identifier(*schema, self.table.name),
@@ -136,7 +139,7 @@ class BatchReader:
         after = -(2**63) if after_id is None else after_id
         # Through SQLAlchemy, so driver errors come out as DatabaseUnavailable/timeouts.
         rows, first, last, oldest, newest, lines, version = conn.exec_driver_sql(
-            query.as_string(raw), (after, cutoff, size)).one()
+            query.as_string(raw), (after, self.upper, cutoff, size)).one()
         if not rows:
             return None
         payload = lines.encode() + b"\n"
@@ -150,7 +153,7 @@ class BatchReader:
         full = self._full_table(conn)
         columns = list(full.columns)
         c = full.c
-        condition = older_than(c.created_at, cutoff, sqlite=True)
+        condition = older_than(c.created_at, cutoff, sqlite=True) & (c.id <= self.upper)
         if after_id is not None:
             condition = condition & (c.id > after_id)
         query = select(*columns).where(condition).order_by(c.id).limit(size)

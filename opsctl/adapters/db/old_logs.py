@@ -80,13 +80,19 @@ class _BatchStatements:
         after = bindparam("after", type_=c.id.type)
         cutoff = bindparam("cutoff", type_=c.created_at.type)
         older = older_than(c.created_at, cutoff, sqlite=sqlite)
-        batch = (select(c.id).where(c.id > after, older)
+        upper = bindparam("upper", type_=c.id.type)
+        batch = (select(c.id).where(c.id > after, c.id <= upper, older)
                  .order_by(c.id).limit(bindparam("size")).subquery())
         self.bounds = select(func.max(batch.c.id), func.count())
         # Two statements (these bounds, then this delete), not one ``WITH ... DELETE ...
         # RETURNING``: returning the ids only to count them made the cleanup 1.5x slower.
         self.delete_range = delete(table).where(
             c.id > after, c.id <= bindparam("last", type_=c.id.type), older)
+        # The highest eligible id, from the created_at index: ``max(id + 0)`` keeps the
+        # planner off the backward primary-key walk a plain ``max(id)`` invites (every
+        # row newer than the cutoff read to find the first old one).
+        plus_zero = c.id if sqlite else c.id + 0
+        self.upper = select(func.max(plus_zero)).where(older)
 
 
 class _RangeChanged(Exception):
@@ -165,11 +171,20 @@ class OldLogsRepository:
         with self._run.transaction() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def upper_bound(self, cutoff: datetime) -> int | None:
+        """The highest id of a row older than ``cutoff``, taken once per run; None when no
+        row is. Batches never look past it, so the last, short batch stops there instead
+        of reading every newer row to the end of the table. A row made eligible later in
+        the run (a backdated insert above the bound) waits for the next run."""
+        with self._run.transaction() as conn:
+            upper = conn.execute(self._statements.upper, {"cutoff": cutoff}).scalar()
+        return None if upper is None else int(upper)
+
     def _bounds(self, conn: Connection | _OwnConnection, cutoff: datetime,
-                after_id: int | None, size: int) -> tuple[int, bool] | None:
+                after_id: int | None, size: int, upper: int) -> tuple[int, bool] | None:
         """The last id of the next batch and whether more may follow; None when none is left."""
         params = {"after": _FIRST if after_id is None else after_id, "cutoff": cutoff,
-                  "size": size}
+                  "size": size, "upper": upper}
         last, found = conn.execute(self._statements.bounds, params).one()
         return None if not found else (int(last), int(found) >= size)
 
@@ -187,10 +202,13 @@ class OldLogsRepository:
         there leaves no batch half done.
         """
         after: int | None = None
+        upper = self.upper_bound(cutoff)
+        if upper is None:
+            return
         if self.db.is_sqlite:  # one writer at a time: nothing to overlap
             while True:
                 with self._run.transaction() as conn:
-                    bounds = self._bounds(conn, cutoff, after, size)
+                    bounds = self._bounds(conn, cutoff, after, size, upper)
                     if bounds is None:
                         return
                     last, more = bounds
@@ -206,12 +224,13 @@ class OldLogsRepository:
         deleter = _OwnConnection(self.db, "SET synchronous_commit TO OFF")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
             try:
-                bounds = self._bounds(selector, cutoff, after, size)
+                bounds = self._bounds(selector, cutoff, after, size, upper)
                 while bounds is not None:
                     last, more = bounds
                     deleting = worker.submit(deleter.rowcount, self._statements.delete_range,
                                              self._range(cutoff, after, last))
-                    bounds = self._bounds(selector, cutoff, last, size) if more else None
+                    bounds = (self._bounds(selector, cutoff, last, size, upper) if more
+                              else None)
                     yield deleting.result()
                     after = last
             finally:
@@ -223,7 +242,10 @@ class OldLogsRepository:
     ) -> Generator[LogBatch, None, None]:
         """Batches in id order; the next one is read on a worker thread while the caller
         archives the current one (COPY waits on the server, gzip releases the GIL)."""
-        reader = BatchReader(self.db, self.table)
+        upper = self.upper_bound(cutoff)
+        if upper is None:
+            return
+        reader = BatchReader(self.db, self.table, upper)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
             try:
                 pending = worker.submit(reader.read, cutoff, size, after_id)
