@@ -25,6 +25,9 @@ class Measurement:
     seconds: float
     peak_rss_mb: float
     exit_code: int
+    # User + system CPU of the child: on a busy shared machine wall time mostly measures
+    # the wait for a core, CPU time what the run itself cost.
+    cpu_seconds: float = 0.0
 
 
 def measure(label: str, argv: Sequence[str] | str, env: Mapping[str, str] | None = None,
@@ -47,7 +50,8 @@ def measure(label: str, argv: Sequence[str] | str, env: Mapping[str, str] | None
         shown = argv if isinstance(argv, str) else shlex.join(argv)
         print(f"  ! {label} exited {proc.returncode}: {shown}\n{err[-2000:]}", file=sys.stderr)
     # ru_maxrss is in KiB on Linux.
-    return Measurement(label, seconds, usage.ru_maxrss / 1024, proc.returncode)
+    return Measurement(label, seconds, usage.ru_maxrss / 1024, proc.returncode,
+                       usage.ru_utime + usage.ru_stime)
 
 
 def best_of(runs: int, label: str, argv: Sequence[str] | str,
