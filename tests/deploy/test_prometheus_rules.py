@@ -112,3 +112,11 @@ def test_never_succeeded_rule_watches_every_scheduled_job() -> None:
                  if r.get("labels", {}).get("reason") == "never_succeeded")  # type: ignore[union-attr]
     watched = re.search(r'opsctl_job=~"([^"]+)"', str(never["expr"]))
     assert watched and set(watched.group(1).split("|")) == set(DEFAULT_SCHEDULE)
+
+
+def test_the_rules_table_is_the_default_schedule_opsctl_runs_with() -> None:
+    from opsctl.domain.durations import parse_duration
+    from opsctl.settings.schedule import DEFAULT_SCHEDULES, ScheduleSettings
+
+    assert DEFAULT_SCHEDULE == DEFAULT_SCHEDULES
+    assert parse_duration(ScheduleSettings().grace) == GRACE
