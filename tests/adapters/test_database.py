@@ -176,3 +176,25 @@ def test_concurrent_first_runs_create_the_schema_once(db_url: str) -> None:
     assert applied == ["[1, 2]", "[]", "[]", "[]"]
     with Database(db_url).connect() as conn:
         assert conn.execute(select(tables.schema_version.c.version)).scalars().all() == [1, 2]
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_goes_back_with_its_session_settings_reset(pg_url: str) -> None:
+    from opsctl.adapters.db.locks import job_lock
+
+    db = Database(pg_url, pooled=True)
+    try:
+        with job_lock(db, "test.job"):
+            with db.connect() as conn:
+                conn.execute(text("SET synchronous_commit TO OFF"))
+                conn.execute(text("SET TIME ZONE 'Asia/Kolkata'"))
+            with db.connect() as conn:
+                # the same session (one pooled connection), its settings back to the start
+                assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+                assert conn.execute(text("SHOW statement_timeout")).scalar_one() != "0"
+                held = conn.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND pid = pg_backend_pid()")).scalar_one()
+                assert held == 1  # RESET ALL left the run's advisory lock alone
+    finally:
+        db.dispose()

@@ -117,7 +117,7 @@ class Database:
         url = self._parsed
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(
+        engine = create_engine(
             url,
             connect_args={
                 "connect_timeout": max(1, math.ceil(self.connect_timeout_s)),
@@ -126,6 +126,9 @@ class Database:
             },
             **self._pool_options(),
         )
+        if self.pooled:
+            _reset_session_settings(engine)
+        return engine
 
     def _pool_options(self) -> dict[str, Any]:
         """Unpooled (the default): each connect() is a fresh connection, closed on exit,
@@ -155,6 +158,35 @@ class Database:
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def _reset_session_settings(engine: Engine) -> None:
+    """A pooled connection goes back with the server settings it started with.
+
+    Some statements set a session parameter for their own connection (``SET
+    synchronous_commit TO OFF`` for bulk deletes, ``SET TIME ZONE 'UTC'`` for JSON
+    timestamps); pooled, the next user of that connection would inherit it (a run record
+    committed without waiting for its WAL flush). A connection that ran a session-level
+    ``SET`` gets ``RESET ALL`` on its way back, which leaves advisory locks alone (unlike
+    ``DISCARD ALL``); the others cost nothing.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_set(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        head = statement.lstrip()[:10].upper()
+        if head.startswith("SET ") and not head.startswith("SET LOCAL"):
+            conn.connection.info["session_set"] = True
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
+        if not record.info.pop("session_set", False):
+            return
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("RESET ALL")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.commit()
 
 
 @contextmanager
