@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from support import Cli, isolated_env
 
+# The Prometheus servers (Pushgateway, Alertmanager, node_exporter) and promtool.
+pytest_plugins = ["prometheus_servers"]
+
 REQUIRE = os.environ.get("OPSCTL_TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
 

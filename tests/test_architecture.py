@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "opsctl"
-DRIVERS = ("typer", "rich", "sqlalchemy", "psycopg", "boto3", "botocore", "httpx", "click")
+DRIVERS = ("typer", "rich", "sqlalchemy", "psycopg", "boto3", "botocore", "httpx", "click",
+           "prometheus_client")
 
 
 def imports_of(path: Path) -> set[str]:

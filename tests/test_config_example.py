@@ -116,6 +116,8 @@ def test_the_walk_sees_every_section_and_check_kind() -> None:
         "health.checks",
         "runs",
         "schedule",
+        "heartbeat",
+        "prometheus",
     }
     assert len(TABLES["health.checks"]) == 7
     assert len(EXAMPLE_BLOCKS) > len(TABLES)

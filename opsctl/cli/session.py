@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opsctl.jobs.context import JobContext
     from opsctl.jobs.result import JobResult
     from opsctl.jobs.runner import JobOutcome
-    from opsctl.ports import RunBookkeeping
+    from opsctl.ports import RunBookkeeping, RunObserver
     from opsctl.settings import Settings
 
 
@@ -179,6 +179,7 @@ class Session:
         try:
             retention = self.settings.runs.retention_days
             bookkeeping = self._bookkeeping(dry)
+            observers = [] if dry else self._observers(job, emitter)
         except OpsctlError as exc:
             self.finish(report_error(self.env, exc, job=job))
             return
@@ -187,10 +188,23 @@ class Session:
                        bookkeeping_optional=bookkeeping_optional)
         ctx = JobContext(job, self.runtime, emitter, dry_run=dry,
                          progress=render.progress_factory(self.runtime))
-        outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx))
+        outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx),
+                          observers)
         self.render(outcome, emitter.redactor)
         self.close()
         self.finish(outcome.exit_code)
+
+    def _observers(self, job: str, emitter: Emitter) -> list[RunObserver]:
+        """Heartbeats and Prometheus, as configured; the runner tells them about the run."""
+        from opsctl.adapters.observers.configured import observers_for
+
+        def last_success(name: str) -> datetime | None:
+            from opsctl.adapters.db.last_success import last_success_at
+
+            return last_success_at(self.database(), name)
+
+        return observers_for(job, self.settings, host=self.runtime.host, emit=emitter.emit,
+                             last_success=last_success)
 
     def _bookkeeping(self, dry_run: bool) -> RunBookkeeping:
         from opsctl.adapters.db.runs import DbBookkeeping

@@ -45,6 +45,7 @@ from opsctl.ports.metrics import (
     RollupStore,
     WindowAggregate,
 )
+from opsctl.ports.observers import RunEnd, RunObserver, RunStart
 from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
 from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
 from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
@@ -117,8 +118,11 @@ __all__ = [
     "RollupStore",
     "RunBookkeeping",
     "RunBrief",
+    "RunEnd",
     "RunHistory",
+    "RunObserver",
     "RunRecord",
+    "RunStart",
     "ScheduleHistory",
     "Settlement",
     "StatusSource",

@@ -78,6 +78,29 @@ class AlertsSettings(Section):
     webhook_url: HttpUrlSecret | None = None
     cooldown_minutes: float = Field(default=30, ge=0)
     timeout_s: float = Field(default=5, gt=0)
+    # Alertmanager's API v2 (the base URL, as its web UI is reached); no cooldown applies.
+    alertmanager_url: str | None = None
+    alertmanager_ttl: DurationText = "1h"
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _alertmanager(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("alertmanager_ttl")
+    @classmethod
+    def _positive_ttl(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @property
+    def alertmanager_ttl_td(self) -> timedelta:
+        return parse_duration(self.alertmanager_ttl)
 
 
 class RunsSettings(Section):

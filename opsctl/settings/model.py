@@ -23,6 +23,7 @@ from opsctl.settings.jobs import (
     RunsSettings,
 )
 from opsctl.settings.schedule import ScheduleSettings
+from opsctl.settings.monitoring import HeartbeatSettings, PrometheusSettings
 
 
 class Settings(BaseSettings):
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     runs: RunsSettings = Field(default_factory=RunsSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
 
     # Only the variables the default locations depend on, never the whole environment.
     _location_env: dict[str, str] | None = PrivateAttr(default=None)

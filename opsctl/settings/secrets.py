@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import SecretStr
 
+from opsctl.settings.health import JOB_NAMES
 from opsctl.settings.model import Settings, database_url, set_password, storage_root
 
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
@@ -48,6 +49,19 @@ def redacted(settings: Settings) -> dict[str, Any]:
     return data
 
 
+def _heartbeat_urls(settings: Settings) -> list[str]:
+    """Every URL a job may ping, as pinged: a template's ``{job}`` filled in, and the part
+    of the template before ``{job}`` (where the ping key sits)."""
+    heartbeat = settings.heartbeat
+    found = [url for job in JOB_NAMES if (url := heartbeat.url_for(job))]
+    for template in (heartbeat.url, *heartbeat.jobs.values()):
+        if template is not None:
+            head = template.get_secret_value().partition("{job}")[0]
+            if len(urlsplit(head).path.strip("/")) >= 8:  # a key, not just a host
+                found.append(head)
+    return found
+
+
 def secret_values(settings: Settings) -> list[str]:
     """Every secret's plain value, longest first, for the event emitter to scrub."""
     found: list[str] = []
@@ -59,9 +73,12 @@ def secret_values(settings: Settings) -> list[str]:
         settings.s3.secret_access_key,
         settings.alerts.webhook_url,
         *(getattr(check, "url", None) for check in settings.health.checks),
+        settings.heartbeat.url,
+        *settings.heartbeat.jobs.values(),
     ):
         if isinstance(secret, SecretStr):
             found.append(secret.get_secret_value())
+    found += _heartbeat_urls(settings)
     if settings.database.password is not None:
         # As it appears once injected into the URL.
         found.append(quote(settings.database.password.get_secret_value(), safe=""))

@@ -44,10 +44,19 @@ def validate(
 
     def action() -> JobResult:
         from opsctl.settings import load_settings
+        from opsctl.settings.monitoring import textfile_dir_problem
 
-        load_settings(target, session.runtime.env)
-        return JobResult("config_valid", f"configuration {_path(target)} is valid", "valid",
-                         ExitCode.OK, {"config_path": _path(target)})
+        settings = load_settings(target, session.runtime.env)
+        warnings = []
+        textfile_dir = settings.prometheus.textfile_dir
+        problem = textfile_dir_problem(textfile_dir) if textfile_dir else None
+        if problem:
+            warnings.append({"key": "prometheus.textfile_dir", "message": problem})
+        message = f"configuration {_path(target)} is valid"
+        if warnings:
+            message += "; warning: " + "; ".join(f"{w['key']}: {w['message']}" for w in warnings)
+        return JobResult("config_valid", message, "valid", ExitCode.OK,
+                         {"config_path": _path(target), "warnings": warnings})
 
     guarded(session, action)
 

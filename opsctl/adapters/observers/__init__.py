@@ -1,0 +1,1 @@
+"""Run observers: what tells the world outside that a job ran (heartbeats, Prometheus)."""
