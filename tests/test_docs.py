@@ -31,7 +31,7 @@ EVENT_TYPES = [
     "deletion_guard_tripped", "export_log_restore_complete",
     "export_log_restore_object_failed", "export_file_audit_complete",
     "status_report", "schedule_report", "schedule_rendered",
-    "heartbeat_sent", "prometheus_export_failed",
+    "heartbeat_sent", "prometheus_export_failed", "alertmanager_sent",
 ]
 
 

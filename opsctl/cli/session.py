@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opsctl.jobs.context import JobContext
     from opsctl.jobs.result import JobResult
     from opsctl.jobs.runner import JobOutcome
-    from opsctl.ports import RunBookkeeping, RunObserver
+    from opsctl.ports import AlertPublisher, RunBookkeeping, RunObserver
     from opsctl.settings import Settings
 
 
@@ -143,6 +143,16 @@ class Session:
         if self._db is not None:
             db, self._db = self._db, None
             db.dispose()
+
+    def alertmanager(self) -> AlertPublisher | None:
+        """The ``[alerts] alertmanager_url`` publisher, or None (httpx only when it is set)."""
+        alerts = self.settings.alerts
+        if alerts.alertmanager_url is None:
+            return None
+        from opsctl.adapters.notify.alertmanager import AlertmanagerPublisher
+
+        return AlertmanagerPublisher(alerts.alertmanager_url, alerts.alertmanager_ttl_td,
+                                     alerts.timeout_s, self.runtime.clock)
 
     def dry_run(self, flag: bool = False) -> bool:
         return flag or self.runtime.forced_dry_run

@@ -34,9 +34,12 @@ from opsctl.domain.units import human_percent
 from opsctl.domain.windows import Window, trailing
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
+from opsctl.jobs.alerting import publish
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import (
+    Alert,
+    AlertPublisher,
     AlertState,
     AlertStateStore,
     Delivery,
@@ -50,6 +53,7 @@ SUMMARY_TYPE = "failure_rate_check"
 ALERT_NAME = "export_failure_rate"
 ALERT_EVENT = "export_failure_alert"
 RESOLVED_EVENT = "export_failure_resolved"
+MANAGER_ALERT = "OpsctlExportFailureRate"
 
 OK, WARNING, ALERT, INSUFFICIENT = "ok", "warning", "alert", "insufficient_samples"
 EXIT_CODES = {
@@ -95,6 +99,7 @@ class FailureRatePorts:
     counts: FailureCounts
     alerts: AlertStateStore
     notifier: Notifier | None = None  # None: no webhook configured
+    alertmanager: AlertPublisher | None = None
 
 
 def classify(counts: OutcomeCounts, params: FailureRateParams) -> tuple[str, float | None]:
@@ -175,7 +180,23 @@ def run(ctx: JobContext, ports: FailureRatePorts, params: FailureRateParams) -> 
         outcome = _resolve(ctx, ports, check, open_alert, now)
     else:
         outcome = _Outcome(alert_open=open_alert is not None)
+    # Alertmanager keeps its own state: re-sent on every run while the rate is above the
+    # threshold, resolved by any run that judged it back below (not by too few samples).
+    firing = [_manager_alert(ctx, check)] if state == ALERT else []
+    publish(ctx, ports.alertmanager, MANAGER_ALERT, firing,
+            lambda labels: state in (OK, WARNING))
     return _result(ctx, check, outcome)
+
+
+def _manager_alert(ctx: JobContext, check: _Check) -> Alert:
+    listed = ", ".join(f"{e.error_type} ({e.count})" for e in check.counts.top_error_types)
+    return Alert(
+        MANAGER_ALERT, "critical", {"opsctl_job": JOB},
+        f"export failure rate {human_percent(check.rate)} is above "
+        f"{human_percent(check.params.threshold)}",
+        f"{check.tally} (checked on {ctx.runtime.host})"
+        + (f"; top errors: {listed}" if listed else ""),
+    )
 
 
 def _alert(

@@ -24,15 +24,17 @@ from typing import Any, Protocol, TypeVar
 
 from opsctl.errors import Interrupted, OpsctlError, UsageError
 from opsctl.exit_codes import ExitCode
+from opsctl.jobs.alerting import publish
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.ports import CheckFinding, CheckState, ConfiguredCheck
+from opsctl.ports import Alert, AlertPublisher, CheckFinding, CheckState, ConfiguredCheck
 
 log = logging.getLogger(__name__)
 
 JOB = "health.probe"
 SUMMARY = "health_probe"
 CHECK_EVENT = "health_check"
+MANAGER_ALERT = "OpsctlUnhealthy"
 
 _VERDICTS: dict[CheckState, tuple[str, ExitCode]] = {
     "ok": ("healthy", ExitCode.OK),
@@ -101,7 +103,8 @@ def select_checks(checks: Sequence[NamedT], wanted: Sequence[str]) -> list[Named
     return [check for check in checks if check.name in chosen]
 
 
-def run(ctx: JobContext, checks: Sequence[ConfiguredCheck], params: ProbeParams) -> JobResult:
+def run(ctx: JobContext, checks: Sequence[ConfiguredCheck], params: ProbeParams,
+        alertmanager: AlertPublisher | None = None) -> JobResult:
     clock = params.monotonic
     started = clock()
     budgets = [_budget(check, params.timeout_s) for check in checks]
@@ -127,7 +130,19 @@ def run(ctx: JobContext, checks: Sequence[ConfiguredCheck], params: ProbeParams)
     for report in reports:
         ctx.emitter.emit(CHECK_EVENT, _check_message(report), level=_LEVELS[report.state],
                          **report.fields())
+    # One alert per failing critical check; checks this probe ran and found fine resolve.
+    firing = [_manager_alert(r) for r in reports if r.state == "critical"]
+    probed = {r.check for r in reports} - {r.check for r in reports if r.state == "critical"}
+    publish(ctx, alertmanager, MANAGER_ALERT, firing,
+            lambda labels: labels.get("check") in probed)
     return _summary(reports, params.timeout_s, clock() - started)
+
+
+def _manager_alert(report: CheckReport) -> Alert:
+    message = report.error["message"] if report.error else "failed"
+    return Alert(MANAGER_ALERT, "critical", {"opsctl_job": JOB, "check": report.check},
+                 f"health check {report.check} ({report.kind}) is failing",
+                 f"{report.check}: {message}")
 
 
 def _budget(check: ConfiguredCheck, deadline_s: float) -> float:

@@ -27,12 +27,14 @@ from opsctl.domain.durations import format_duration
 from opsctl.domain.stats import safe_ratio
 from opsctl.domain.units import human_ms, human_percent
 from opsctl.exit_codes import JOB_SUCCEEDED, ExitCode
+from opsctl.jobs.alerting import publish
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.ports import JobRunTotals, RunHistory
+from opsctl.ports import Alert, AlertPublisher, JobRunTotals, RunHistory
 
 SUMMARY_TYPE = "job_run_stats_summary"
 JOB_EVENT = "job_run_stats"
+MANAGER_ALERT = "OpsctlJobFailing"
 SUCCESS_EXIT_CODES = JOB_SUCCEEDED
 
 FAILURE_RATE = "failure_rate"
@@ -82,7 +84,8 @@ def reasons(totals: JobRunTotals, rules: AlertRules) -> list[str]:
     return found
 
 
-def run(ctx: JobContext, history: RunHistory, params: StatsParams) -> JobResult:
+def run(ctx: JobContext, history: RunHistory, params: StatsParams,
+        alertmanager: AlertPublisher | None = None) -> JobResult:
     end = ctx.now()
     start = end - params.window
     rows = []
@@ -96,6 +99,9 @@ def run(ctx: JobContext, history: RunHistory, params: StatsParams) -> JobResult:
         rows.append({"job": totals.job, **row})
     in_alert = [row["job"] for row in rows if row["state"] == "alert"]
     window = format_duration(params.window)
+    firing = [_manager_alert(row, params.rules) for row in rows if row["reasons"]]
+    publish(ctx, alertmanager, MANAGER_ALERT, firing,
+            lambda labels: labels.get("opsctl_job") not in in_alert)
     return JobResult(
         SUMMARY_TYPE,
         _summary_message(len(rows), in_alert, window),
@@ -112,6 +118,13 @@ def run(ctx: JobContext, history: RunHistory, params: StatsParams) -> JobResult:
         },
         extra={"jobs": rows, "rules": params.rules},
     )
+
+
+def _manager_alert(row: dict[str, Any], rules: AlertRules) -> Alert:
+    job = row["job"]
+    return Alert(MANAGER_ALERT, "critical", {"opsctl_job": job},
+                 f"opsctl job {job} is failing",
+                 "; ".join(describe(reason, row, rules) for reason in row["reasons"]))
 
 
 def job_fields(totals: JobRunTotals, broken: list[str]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ carry domain logic that belongs in the job. One module per job family; every nam
 importable from ``opsctl.ports``.
 """
 
+from opsctl.ports.alerting import Alert, AlertPublisher, AlertSync, Resolvable
 from opsctl.ports.alerts import (
     AlertState,
     AlertStateStore,
@@ -62,8 +63,11 @@ from opsctl.ports.schedules import (
 from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 
 __all__ = [
+    "Alert",
+    "AlertPublisher",
     "AlertState",
     "AlertStateStore",
+    "AlertSync",
     "ArchiveCatalog",
     "ArchiveObjects",
     "ArchivedObject",
@@ -113,6 +117,7 @@ __all__ = [
     "ProgressFactory",
     "ReferencedPath",
     "ReferencedPaths",
+    "Resolvable",
     "RestoreTarget",
     "RestoreWindow",
     "RollupStore",

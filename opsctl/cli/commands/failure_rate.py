@@ -78,6 +78,7 @@ def check(
                                    settings.source.columns.model_dump()),
             alerts=DbAlertStateStore(db),
             notifier=_notifier(settings),
+            alertmanager=session.alertmanager(),
         )
         return failure_rate_check.run(job_ctx, ports, params)
 

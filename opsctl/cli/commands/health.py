@@ -61,7 +61,8 @@ def probe(
 
         configured = catalog.build(checks, session.settings, session.runtime.env,
                                    session.runtime.clock, dry_run=job_ctx.dry_run)
-        return health_probe.run(job_ctx, configured, ProbeParams(timeout_s=deadline))
+        return health_probe.run(job_ctx, configured, ProbeParams(timeout_s=deadline),
+                                session.alertmanager())
 
     session.run_job(JOB, SUMMARY, work, bookkeeping_optional=True)
 

@@ -90,7 +90,9 @@ def stats(
             max_avg_duration=config.alert_max_avg_duration_td,
         )
         params = runs_stats.StatsParams(window=window or config.window_td, rules=rules)
-        return _report(session, "runs.stats", lambda c, h: runs_stats.run(c, h, params))
+        alertmanager = session.alertmanager()
+        return _report(session, "runs.stats",
+                       lambda c, h: runs_stats.run(c, h, params, alertmanager))
 
     guarded(session, action)
 
@@ -102,7 +104,7 @@ def _report(session: Session, name: str, job: Report) -> JobResult:
 
     # In text mode the table shows every row, so per-row events go nowhere (no sink).
     emitter = Emitter(session.runtime, None, session.secrets())
-    context = JobContext(name, session.runtime, emitter)
+    context = JobContext(name, session.runtime, emitter, dry_run=session.dry_run())
     db = session.database(read_only=True)
     try:
         return job(context, DbRunHistory(db))
