@@ -11,6 +11,10 @@ longer finds opsctl. A ping must never cost the job anything, so:
 * a ping that fails is a ``heartbeat_sent`` event with ``ok: false``, never an exit code.
 
 URLs are secrets (the ping key is in the path): no event or message carries one.
+
+The pings use the standard library's HTTP client: two small requests do not need httpx,
+and importing it would cost a short job more than everything else here together (the
+Prometheus client loads ``urllib.request`` anyway).
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
+from opsctl import __version__
 from opsctl.events import rfc3339
 from opsctl.ports import RunEnd, RunStart
 
@@ -109,33 +114,42 @@ class _Sending:
 
     def _send(self) -> None:
         try:
-            with httpx.Client(timeout=self.timeout_s, follow_redirects=True) as client:
-                for _ in range(ATTEMPTS):
-                    self.attempts += 1
-                    try:
-                        response = client.request(self.ping.method, self.ping.url,
-                                                  content=self.ping.body)
-                    except httpx.TimeoutException:
-                        self.http_status, self.error = None, "timeout"
-                        continue
-                    except httpx.HTTPError as exc:
-                        self.http_status, self.error = None, _kind(exc)
-                        continue
-                    self.http_status = response.status_code
-                    if response.status_code < 500:
-                        self.error = None if response.is_success else "status"
-                        return
-                    self.error = "status"
+            for _ in range(ATTEMPTS):
+                self.attempts += 1
+                self.http_status, self.error = _request(self.ping, self.timeout_s)
+                if self.http_status is not None and self.http_status < 500:
+                    return  # answered: a 4xx will not get better by asking again
         except Exception as exc:  # a bug must not escape a daemon thread unseen
             self.error = f"internal: {type(exc).__name__}"
         finally:
             self.done.set()
 
 
-def _kind(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
+def _request(ping: Ping, timeout_s: float) -> tuple[int | None, str | None]:
+    """One attempt: the HTTP status (and ``status`` when it is not 2xx), or the reason
+    there was none."""
+    headers = {"User-Agent": f"opsctl/{__version__}"}
+    if ping.body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(ping.url, data=ping.body, method=ping.method,  # noqa: S310
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = int(exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        return None, _kind(exc)
+    return status, None if 200 <= status < 300 else "status"
+
+
+def _kind(exc: BaseException) -> str:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return "timeout"
+    if isinstance(reason, ConnectionRefusedError):
         return "refused"
-    return type(exc).__name__.lower()
+    return "unreachable"
 
 
 class HeartbeatObserver:
