@@ -18,7 +18,6 @@ from opsctl.events import COMMON_FIELDS
 from opsctl.ports import RunRecord
 
 _ids = itertools.count()
-NOW = datetime.now(UTC)  # the CLI reads the real clock; every crafted run is minutes old
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +30,9 @@ def _now_is_when_the_test_runs() -> None:
 
 def run(job: str, finished_ago: timedelta, exit_code: int = 0, duration_ms: int = 1000,
         **overrides: Any) -> RunRecord:
-    finished = NOW - finished_ago
+    # The CLI reads the real clock, so a crafted run is "minutes old" from when the test
+    # runs, not from when the module was collected (a long suite would drift past windows).
+    finished = datetime.now(UTC) - finished_ago
     values: dict[str, Any] = {
         "job": job, "run_id": f"cli-run-{next(_ids)}", "host": "cron-1",
         "started_at": finished - timedelta(milliseconds=duration_ms), "finished_at": finished,
