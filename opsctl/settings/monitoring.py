@@ -19,6 +19,9 @@ from opsctl.settings.fields import InvalidKey, Section
 from opsctl.settings.health import JOB_NAMES
 
 PLACEHOLDERS = frozenset({"job"})
+# Every job the runner runs, so each can have its own heartbeat.
+WATCHED_JOBS: tuple[str, ...] = tuple(dict.fromkeys(
+    (*JOB_NAMES, "logs.restore", "files.audit")))
 
 
 def url_problem(url: str) -> str | None:
@@ -96,9 +99,9 @@ class HeartbeatSettings(Section):
     @model_validator(mode="after")
     def _job_urls(self) -> HeartbeatSettings:
         for job, url in self.jobs.items():
-            if job not in JOB_NAMES:
+            if job not in WATCHED_JOBS:
                 raise InvalidKey(f"jobs.{job}",
-                                 f"unknown job; expected one of: {', '.join(JOB_NAMES)}")
+                                 f"unknown job; expected one of: {', '.join(WATCHED_JOBS)}")
             problem = template_problem(url.get_secret_value())
             if problem:
                 raise InvalidKey(f"jobs.{job}", problem)

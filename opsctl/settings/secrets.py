@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from opsctl.settings.health import JOB_NAMES
 from opsctl.settings.model import Settings, database_url, set_password, storage_root
+from opsctl.settings.monitoring import WATCHED_JOBS
 
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
@@ -53,7 +53,7 @@ def _heartbeat_urls(settings: Settings) -> list[str]:
     """Every URL a job may ping, as pinged: a template's ``{job}`` filled in, and the part
     of the template before ``{job}`` (where the ping key sits)."""
     heartbeat = settings.heartbeat
-    found = [url for job in JOB_NAMES if (url := heartbeat.url_for(job))]
+    found = [url for job in WATCHED_JOBS if (url := heartbeat.url_for(job))]
     for template in (heartbeat.url, *heartbeat.jobs.values()):
         if template is not None:
             head = template.get_secret_value().partition("{job}")[0]

@@ -207,6 +207,19 @@ def test_heartbeat_urls_are_redacted_in_config_show(sqlite_cli: Cli, tmp_path: P
     no_secret(result)
 
 
+def test_every_job_the_runner_runs_may_have_its_own_heartbeat(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, f'[heartbeat.jobs]\nlogs.restore = "https://hc.example/{KEY}-1"\n'
+                       f'"files.audit" = "https://hc.example/{KEY}-2"\n')
+
+    result = sqlite_cli("--config", cfg, "config", "show")
+
+    assert result.one("config")["config"]["heartbeat"]["jobs"] == {
+        "logs.restore": "***", "files.audit": "***"}
+    no_secret(result)
+
+
 @pytest.mark.parametrize(("body", "key"), [
     (f'[heartbeat]\nurl = "ftp://hc.example/{KEY}"\n', "heartbeat.url"),
     (f'[heartbeat]\nurl = "hc.example/{KEY}"\n', "heartbeat.url"),
