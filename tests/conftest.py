@@ -213,7 +213,7 @@ def http_server() -> Iterator[HttpServer]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_GET = do_POST = do_HEAD = _answer
+        do_GET = do_POST = do_HEAD = do_PUT = _answer
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HttpServer
 from prometheus_servers import Server, http_get, promtool_check_metrics
 
 from opsctl.adapters.observers.prometheus import PrometheusObserver, textfile_name
@@ -263,3 +264,16 @@ def test_an_unreachable_pushgateway_is_a_warning_event(tmp_path: Path) -> None:
     assert (tmp_path / "opsctl_files_cleanup.prom").exists()  # the textfile still got written
     assert [(e["type"], e["target"], e["error"]["kind"]) for e in events] == [
         ("prometheus_export_failed", "pushgateway", "push_failed")]
+
+
+def test_a_pushgateway_answering_500_is_a_warning_event(http_server: HttpServer) -> None:
+    http_server.status = 500
+    obs, events, _ = observer(pushgateway_url=http_server.url)
+
+    obs.run_ended(run_of("files.cleanup", 0, **FILES_RUN))
+
+    (request,) = http_server.requests
+    assert request.method == "PUT"
+    assert request.path == "/metrics/job/opsctl/instance/cron-1/opsctl_job/files.cleanup"
+    assert [(e["target"], e["error"]["message"]) for e in events] == [
+        ("pushgateway", "Pushgateway answered HTTP 500")]
