@@ -22,8 +22,8 @@ from opsctl.settings.jobs import (
     MetricsSettings,
     RunsSettings,
 )
-from opsctl.settings.schedule import ScheduleSettings
 from opsctl.settings.monitoring import HeartbeatSettings, PrometheusSettings
+from opsctl.settings.schedule import ScheduleSettings
 
 
 class Settings(BaseSettings):
