@@ -327,7 +327,8 @@ def test_the_probe_is_recorded_so_a_freshness_check_can_watch_it(
     assert first.one("health_check")["error"]["kind"] == "never_run"
     # The unhealthy first probe still ran and judged: it keeps the probe fresh.
     assert (first.exit_code, second.exit_code) == (2, 0)
-    assert second.one("health_check")["detail"]["age_s"] == 0
+    # Seconds since the first probe ended: 0 on an idle machine, more on a loaded one.
+    assert 0 <= second.one("health_check")["detail"]["age_s"] < 60
     assert recorded_runs(sqlite_url) == [("health.probe", "unhealthy", 2),
                                          ("health.probe", "healthy", 0)]
 
