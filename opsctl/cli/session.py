@@ -211,7 +211,8 @@ class Session:
         def last_success(name: str) -> datetime | None:
             from opsctl.adapters.db.last_success import last_success_at
 
-            return last_success_at(self.database(), name)
+            # The run's own connection, whatever its mode: a SELECT needs no other.
+            return last_success_at(self._db or self.database(), name)
 
         return observers_for(job, self.settings, host=self.runtime.host, emit=emitter.emit,
                              last_success=last_success)
