@@ -60,8 +60,11 @@ def test_deletes_under_the_prefix_only(s3_env: dict[str, str], s3_bucket: str,
     for key in ("exports/a/1.json", "exports/a/2.json", "a/1.json", "exports2/a/1.json"):
         raw.put_object(Bucket=s3_bucket, Key=key, Body=b"12345")
     store, requests = counting_store(s3_env, s3_bucket, "/exports/")
-    outcomes = store.delete([item("a/1.json", 5, 1), item("./a//2.json", None, 2)])
-    assert [(o.state, o.size) for o in outcomes] == [("deleted", 5), ("deleted", 5)]
+    outcomes = store.delete([item("a/1.json", 5, 1), item("a/2.json", None, 2),
+                             item("./a//2.json", None, 3)])
+    # S3 keys are literal: "./a//2.json" is an object of its own (absent), not a/2.json.
+    assert [(o.state, o.size) for o in outcomes] == [("deleted", 5), ("deleted", 5),
+                                                      ("missing", 0)]
     assert keys(raw, s3_bucket) == {"a/1.json", "exports2/a/1.json"}
     # one listing (it gives the size of the row without one), one DeleteObjects
     assert requests == Counter({"ListObjectsV2": 1, "DeleteObjects": 1})

@@ -78,11 +78,15 @@ def test_s3_key_joins_prefix_and_key(prefix: str, expected: str) -> None:
     assert s3_key(prefix, "2026/11/abc.json") == expected
 
 
-def test_s3_key_normalises_the_key() -> None:
-    assert s3_key("exports", "./2026//abc.json") == "exports/2026/abc.json"
+@pytest.mark.parametrize("file_path", ["a//b.json", "a/./b.json", "./2026//abc.json",
+                                       "a/b/", "a/.", "...", "a/..b", " x"])
+def test_s3_key_keeps_the_key_literally(file_path: str) -> None:
+    # On S3 these are objects of their own: normalised, they would name another export's.
+    assert s3_key("exports", file_path) == f"exports/{file_path}"
 
 
-@pytest.mark.parametrize("file_path", ["../other/x", "/etc/passwd", "a/../../x", "..\\x", "."])
+@pytest.mark.parametrize("file_path", ["../other/x", "/etc/passwd", "a/../../x", "..\\x", ".",
+                                       "./", "//", "a/..", "a//../b", "", "  ", "a\x00b"])
 def test_s3_key_never_leaves_the_prefix(file_path: str) -> None:
     with pytest.raises(UnsafePath):
         s3_key("exports", file_path)
