@@ -159,8 +159,16 @@ def _one_batch(
     """Handle one batch: the ids whose file is gone, and the store's failure if it stopped
     answering midway (the chunks before it still count)."""
     done: list[int] = []
+    readable = [row for row in rows if row.unreadable is None]
+    if len(readable) < len(rows):
+        for row in rows:
+            if row.unreadable is not None:
+                # A row that cannot be read is never a key to delete: report it, leave it.
+                outcome = FileOutcome(row, "failed", 0, "unreadable_row", row.unreadable)
+                tally.add(outcome, sample_size if ctx.dry_run else 0)
+                _report_failure(ctx, outcome)
     try:
-        for chunk in _chunks(rows, ports.store.max_chunk):
+        for chunk in _chunks(readable, ports.store.max_chunk):
             outcomes = ports.store.check(chunk) if ctx.dry_run else ports.store.delete(chunk)
             for outcome in outcomes:
                 tally.add(outcome, sample_size if ctx.dry_run else 0)
@@ -186,6 +194,7 @@ def _report_failure(ctx: JobContext, outcome: FileOutcome) -> None:
         f"{outcome.error_message}",
         level="error",
         export_id=outcome.export.export_id,
+        row_id=outcome.export.id,
         file_path=outcome.export.file_path,
         error={"kind": outcome.error_kind or "delete_failed",
                "message": outcome.error_message or "not deleted"},

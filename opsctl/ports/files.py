@@ -15,6 +15,10 @@ class ExpiredExport:
     export_id: str
     file_path: str
     file_size_bytes: int | None
+    # Set when the row itself cannot be used (a ``file_path`` that is not valid text): the
+    # row is reported and left as it is, and the run carries on with the others. Its
+    # ``file_path`` is then a printable rendering, never a key to delete.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)

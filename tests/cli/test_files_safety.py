@@ -26,18 +26,14 @@ def statuses(url: str) -> dict[str, str]:
         engine.dispose()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def sqlite_dir(db_url: str) -> None:
     if db_url.startswith("sqlite:///"):
         Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def s3_client(endpoint: str) -> object:
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
-
-
 @pytest.mark.s3
+@pytest.mark.usefixtures("sqlite_dir")
 def test_s3_keys_are_used_exactly_as_stored(cli: Cli, db_url: str, s3_env: dict[str, str],
                                             s3_endpoint: str, s3_bucket: str) -> None:
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
@@ -67,3 +63,59 @@ def test_s3_keys_are_used_exactly_as_stored(cli: Cli, db_url: str, s3_env: dict[
     assert body == b"live export"
     assert statuses(db_url) == {"live": "completed", "double-slash": "expired",
                                 "dot": "expired"}
+
+
+def put(root: Path, rel: str, size: int) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+
+
+def test_a_file_path_that_is_not_utf8_is_quarantined_not_fatal(
+    sqlite_cli: Cli, sqlite_url: str, tmp_path: Path
+) -> None:
+    Path(sqlite_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "exports"
+    for n in range(5):
+        put(root, f"d/{n}.json", 10)
+    insert_exports(sqlite_url, [
+        export_row(export_id=f"e{n}", file_path=f"d/{n}.json", file_size_bytes=10,
+                   expires_at=PAST) for n in range(5)])
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE export_logs SET file_path = CAST(X'FFFE2E6A736F6E' AS TEXT) "
+                          "WHERE export_id = 'e2'"))
+        poison_id = conn.execute(text("SELECT id FROM export_logs WHERE export_id = 'e2'"))
+        poison_id = poison_id.scalar_one()
+        before = conn.execute(text("SELECT hex(file_path), status FROM export_logs "
+                                   "WHERE id = :id"), {"id": poison_id}).one()
+    engine.dispose()
+    env = {"OPSCTL_STORAGE__ROOT": str(root)}
+    first = sqlite_cli("files", "cleanup", "--batch-size", "2", env=env)
+    assert first.exit_code == 1, first.stdout + first.stderr
+    summary = first.one("export_file_cleanup_complete")
+    assert (summary["candidates"], summary["deleted_count"], summary["missing_count"],
+            summary["failed_count"], summary["bytes_freed"]) == (5, 4, 0, 1, 40)
+    error = first.one("export_file_cleanup_error")
+    assert (error["export_id"], error["row_id"]) == ("e2", poison_id)
+    assert error["error"]["kind"] == "unreadable_row"
+    assert f"row id {poison_id}" in error["error"]["message"]
+    assert error["file_path"] == "\\xff\\xfe.json"
+    assert sorted(p.name for p in (root / "d").iterdir()) == ["2.json"]
+    assert statuses(sqlite_url) == {"e0": "expired", "e1": "expired", "e2": "completed",
+                                    "e3": "expired", "e4": "expired"}
+    for dry_run in (["--dry-run"], []):  # and on every later run: reported, untouched
+        again = sqlite_cli("files", "cleanup", *dry_run, env=env)
+        assert again.exit_code == 1, again.stdout
+        summary = again.one("export_file_cleanup_complete")
+        assert (summary["candidates"], summary["failed_count"]) == (1, 1)
+        assert again.one("export_file_cleanup_error")["row_id"] == poison_id
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT hex(file_path), status FROM export_logs "
+                                  "WHERE id = :id"), {"id": poison_id}).one()
+    engine.dispose()
+    assert tuple(after) == tuple(before) == ("FFFE2E6A736F6E", "completed")
+    text_view = sqlite_cli("files", "cleanup", env=env, output="text")
+    assert text_view.exit_code == 1
+    assert "Traceback" not in text_view.stdout + text_view.stderr

@@ -5,6 +5,12 @@ Rows are walked by keyset (``id > last ORDER BY id LIMIT n``), never by OFFSET, 
 batch costs the same on a table of millions, and every statement is its own short
 transaction: the application writing the table never waits on a cleanup for long.
 
+A row whose text cannot be decoded (SQLite stores whatever bytes it is given, and
+``CAST(X'FFFE2E6A736F6E' AS TEXT)`` is not UTF-8) must not stop the run: on SQLite the
+text columns are read as bytes and decoded here, and such a row comes back marked
+``unreadable`` for the job to report and leave alone. Decoded by the driver, one such row
+failed every batch it was in, on every run.
+
 The connection, though, is kept for the whole run. The engine does not pool (NullPool),
 and a connection per statement cost more than the deletes themselves: a TCP connect and
 authentication on PostgreSQL, and on SQLite a WAL checkpoint each time the last
@@ -20,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    LargeBinary,
     Table,
     and_,
     any_,
     bindparam,
+    cast,
     func,
     select,
     update,
@@ -74,8 +82,13 @@ class ExpiredExportsRepository:
 
     def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
         c = self.table.c
+        if self.db.is_sqlite:
+            export_id: ColumnElement[Any] = cast(c.export_id, LargeBinary)
+            file_path: ColumnElement[Any] = cast(c.file_path, LargeBinary)
+        else:
+            export_id, file_path = c.export_id, c.file_path
         query = (
-            select(c.id, c.export_id, c.file_path, c.file_size_bytes)
+            select(c.id, export_id, file_path, c.file_size_bytes)
             .where(self._candidates(now))
             .order_by(c.id)
             .limit(size)
@@ -84,11 +97,7 @@ class ExpiredExportsRepository:
             query = query.where(c.id > after_id)
         with self._run.transaction() as conn:
             rows: list[Any] = list(conn.execute(query))
-        return [
-            ExpiredExport(int(id_), str(export_id), str(path),
-                          None if size_bytes is None else int(size_bytes))
-            for id_, export_id, path, size_bytes in rows
-        ]
+        return [_export(*row) for row in rows]
 
     def mark_expired(self, ids: list[int]) -> int:
         if not ids:
@@ -106,3 +115,28 @@ class ExpiredExportsRepository:
                 # files are gone: the next run finds them missing and marks them again.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             return int(conn.execute(statement).rowcount or 0)
+
+
+def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any) -> ExpiredExport:
+    size = None if size_bytes is None else int(size_bytes)
+    if isinstance(path, str) and isinstance(export_id, str):  # PostgreSQL: decoded already
+        return ExpiredExport(int(id_), export_id, path, size)
+    export_text, export_bad = _decoded(export_id)
+    path_text, path_bad = _decoded(path)
+    problem = None
+    if path_bad or export_bad:
+        column = "file_path" if path_bad else "export_id"
+        problem = f"row id {int(id_)}: {column} is not valid UTF-8 text; row left as it is"
+    return ExpiredExport(int(id_), export_text, path_text, size, unreadable=problem)
+
+
+def _decoded(value: Any) -> tuple[str, bool]:
+    """The text of a column read as bytes, and whether it was not valid UTF-8 (then a
+    printable rendering with ``\\x..`` escapes)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "backslashreplace"), True
+    return str(value), False
