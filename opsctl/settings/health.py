@@ -169,6 +169,13 @@ class HealthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timeout_s: float = Field(default=10, gt=0)
+    # The role sql checks run as (PostgreSQL ``SET ROLE``, then the query): a
+    # least-privileged role, so a copied or mistyped query cannot do what READ ONLY does
+    # not stop (pg_terminate_backend, COPY TO a file or a program).
+    sql_role: str | None = Field(default=None, min_length=1, max_length=63)
+    # sql checks refuse to run when the login or the role is a superuser, unless this says
+    # so: as a superuser, SET ROLE is no limit (a query can set the role back).
+    allow_superuser: bool = False
     checks: list[HealthCheck] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -39,7 +39,10 @@ STUCK = "SELECT count(*) FROM export_logs WHERE status = 'processing'"
 def sql_probe(url: str, query: str = STUCK, warning: float | None = 3,
               critical: float | bool = 5) -> SqlProbe:
     check = SqlCheck(name="stuck", kind="sql", query=query, warning=warning, critical=critical)
-    return SqlProbe(url, 5, check.query, check.judge, check.warning, check.critical_threshold)
+    # The test server's login is a superuser; test_checks_sql_role.py runs real
+    # least-privileged roles and the refusal.
+    return SqlProbe(url, 5, check.query, check.judge, check.warning, check.critical_threshold,
+                    allow_superuser=True)
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,8 @@ def _probe(
         from opsctl.adapters.checks.sql import SqlProbe
 
         return SqlProbe(url, connect_s, check.query, check.judge, check.warning,
-                        check.critical_threshold)
+                        check.critical_threshold, role=settings.health.sql_role,
+                        allow_superuser=settings.health.allow_superuser)
     if isinstance(check, FreshnessCheck) and check.by_schedule:
         from opsctl.adapters.checks.freshness import ScheduleProbe
 

@@ -10,6 +10,17 @@ mistyped; it must not be able to harm the database it watches. So:
   transaction;
 * it has a statement timeout (PostgreSQL ``statement_timeout``, a SQLite progress handler),
   so a slow query fails the check instead of piling up behind every probe.
+
+READ ONLY does not stop everything, though: as a superuser ``pg_terminate_backend(...)``,
+``COPY ... TO '/file'`` and ``COPY ... TO PROGRAM`` all run. So on PostgreSQL:
+
+* with ``[health] sql_role`` the transaction first does ``SET LOCAL ROLE`` to it, so the
+  query has that role's privileges only (a role that cannot be set fails the check);
+* the check refuses to run when the login (``session_user``) or the role in effect is a
+  superuser, unless ``[health] allow_superuser = true``. The login counts too because a
+  superuser's ``SET ROLE`` is no limit: ``set_config('role', 'postgres', true)`` inside
+  the query sets it back;
+* a query that changed the role anyway (``set_config('role', ...)``) fails the check.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ class SqlProbe:
     judge: Callable[[float], CheckState]
     warning: float | None = None
     critical: float | None = None
+    role: str | None = None
+    allow_superuser: bool = False
 
     def check(self, timeout_s: float) -> CheckFinding:
         db = connect_within(self.url, self.connect_timeout_s, timeout_s)
@@ -46,7 +59,8 @@ class SqlProbe:
                 if db.is_sqlite:
                     outcome = _run_sqlite(raw, self.query, timeout_s)
                 else:
-                    outcome = _run_postgres(raw, self.query, timeout_s)
+                    outcome = _run_postgres(raw, self.query, timeout_s, self.role,
+                                            self.allow_superuser)
         finally:
             db.dispose()
         if isinstance(outcome, CheckFinding):
@@ -79,8 +93,15 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _run_postgres(raw: Any, query: str, timeout_s: float) -> list[tuple[Any, ...]] | CheckFinding:
+_WHO = ("SELECT session_user, current_user, "
+        "coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = session_user), false), "
+        "coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)")
+
+
+def _run_postgres(raw: Any, query: str, timeout_s: float, role: str | None,
+                  allow_superuser: bool) -> list[tuple[Any, ...]] | CheckFinding:
     import psycopg
+    from psycopg import sql
 
     try:
         with raw.cursor() as cur:
@@ -88,9 +109,30 @@ def _run_postgres(raw: Any, query: str, timeout_s: float) -> list[tuple[Any, ...
             # statement_timeout; saying it again costs nothing and survives a pooler.
             cur.execute("SET TRANSACTION READ ONLY")
             cur.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+            if role is not None:
+                try:
+                    cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+                except psycopg.Error as exc:
+                    return CheckFinding("critical", "role_failed",
+                                        f"cannot SET ROLE {role!r}: {_first_line(exc)}")
+            cur.execute(_WHO)
+            login, current, login_super, current_super = cur.fetchone()
+            if (login_super or current_super) and not allow_superuser:
+                who = login if login_super else current
+                return CheckFinding(
+                    "critical", "superuser_refused",
+                    f"refused to run the sql check as superuser {who!r}: connect as a "
+                    "least-privileged role (and set [health] sql_role), or set "
+                    "[health] allow_superuser = true")
             # prepare=True: the extended protocol refuses more than one statement.
             cur.execute(query.strip().rstrip(";"), prepare=True)
             rows = cur.fetchmany(2) if cur.description is not None else []
+            cur.execute("SELECT current_user")
+            after = cur.fetchone()[0]
+            if after != current:
+                return CheckFinding("critical", "role_changed",
+                                    f"the query changed its role from {current!r} to "
+                                    f"{after!r}; its result is not trusted")
         return [tuple(row) for row in rows]
     except psycopg.errors.QueryCanceled:
         return CheckFinding("critical", "timeout",
