@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opsctl.adapters.storage.local import _PLAIN_KEY, LocalFileStore
+from opsctl.adapters.storage.local import _PLAIN_KEY, LocalFileStore, _Walk
 from opsctl.domain.paths import safe_key
 from opsctl.errors import ConfigError
 from opsctl.ports import ExpiredExport
@@ -53,10 +53,55 @@ def test_real_size_when_the_row_has_none(root: Path) -> None:
     assert (outcome.state, outcome.size) == ("deleted", 4321)
 
 
-@pytest.mark.parametrize("file_path", ["gone.json", "no/such/dir/gone.json"])
+@pytest.mark.parametrize("file_path", ["gone.json", "d/gone.json"])
 def test_absent_file_is_missing(root: Path, file_path: str) -> None:
+    (root / "d").mkdir()
     [outcome] = LocalFileStore(root).delete([item(file_path, size=99)])
     assert (outcome.state, outcome.size) == ("missing", 0)
+
+
+@pytest.mark.parametrize("file_path", ["no/such/dir/gone.json", "d/no/x.json"])
+def test_a_directory_on_the_way_that_is_not_there_is_an_error_not_missing(
+    root: Path, file_path: str
+) -> None:
+    # It may have been renamed while the run looked: the file may still exist.
+    (root / "d").mkdir()
+    for outcome in (LocalFileStore(root).delete([item(file_path)]),
+                    LocalFileStore(root).check([item(file_path)])):
+        assert [(o.state, o.error_kind) for o in outcome] == [("failed", "directory_missing")]
+        assert outcome[0].error_message is not None
+        assert "retried next run" in outcome[0].error_message
+
+
+def test_a_directory_renamed_mid_chunk_never_makes_its_files_missing(root: Path) -> None:
+    for n in (1, 2):
+        write(root / "d" / f"{n}.json")
+    store = LocalFileStore(root)
+    with _Walk(store.root, 64) as walk:
+        assert walk.handle(item("d/1.json", id_=1), remove=True).state == "deleted"
+        # The directory walked so far is renamed away; a new one takes its name.
+        (root / "d").rename(root / "d.old")
+        (root / "d").mkdir()
+        write(root / "d" / "3.json")
+        # Its descriptor still holds the renamed directory, where 2.json still is...
+        assert walk.handle(item("d/2.json", id_=2), remove=True).state == "deleted"
+        # ...but 3.json is not in it: not missing, because "d" is another directory now.
+        outcome = walk.handle(item("d/3.json", id_=3), remove=True)
+        assert (outcome.state, outcome.error_kind) == ("failed", "directory_changed")
+        # Gone for real from the directory that is at its path: missing.
+        (root / "d" / "3.json").unlink()
+        fresh = LocalFileStore(root).delete([item("d/3.json", id_=3)])
+        assert fresh[0].state == "missing"
+    assert sorted(p.name for p in (root / "d.old").iterdir()) == []
+
+
+def test_a_root_renamed_mid_chunk_never_makes_files_missing(tmp_path: Path, root: Path) -> None:
+    write(root / "a.json")
+    store = LocalFileStore(root)
+    with _Walk(store.root, 64) as walk:
+        root.rename(tmp_path / "moved")
+        outcome = walk.handle(item("gone.json"), remove=True)
+        assert (outcome.state, outcome.error_kind) == ("failed", "directory_missing")
 
 
 def test_check_reports_without_deleting(root: Path) -> None:

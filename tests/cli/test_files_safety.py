@@ -119,3 +119,39 @@ def test_a_file_path_that_is_not_utf8_is_quarantined_not_fatal(
     text_view = sqlite_cli("files", "cleanup", env=env, output="text")
     assert text_view.exit_code == 1
     assert "Traceback" not in text_view.stdout + text_view.stderr
+
+
+@pytest.mark.usefixtures("sqlite_dir")
+def test_a_directory_renamed_away_is_an_error_for_its_files_not_missing(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "exports"
+    for n in range(4):
+        put(root, f"day/{n}.json", 10)
+    put(root, "other/x.json", 10)
+    insert_exports(db_url, [
+        *(export_row(export_id=f"e{n}", file_path=f"day/{n}.json", file_size_bytes=10,
+                     expires_at=PAST) for n in range(4)),
+        export_row(export_id="x", file_path="other/x.json", file_size_bytes=10,
+                   expires_at=PAST),
+        export_row(export_id="gone", file_path="other/gone.json", expires_at=PAST),
+    ])
+    (root / "day").rename(root / "day.moving")  # as a deploy or a sync would, mid-run
+    env = {"OPSCTL_STORAGE__ROOT": str(root)}
+    result = cli("files", "cleanup", env=env)
+    assert result.exit_code == 1, result.stdout
+    summary = result.one("export_file_cleanup_complete")
+    assert (summary["deleted_count"], summary["missing_count"], summary["failed_count"]) == (
+        1, 1, 4)
+    errors = result.of_type("export_file_cleanup_error")
+    assert sorted(e["export_id"] for e in errors) == ["e0", "e1", "e2", "e3"]
+    assert {e["error"]["kind"] for e in errors} == {"directory_missing"}
+    assert statuses(db_url) == {"e0": "completed", "e1": "completed", "e2": "completed",
+                                "e3": "completed", "x": "expired", "gone": "expired"}
+    assert len(list((root / "day.moving").iterdir())) == 4
+    (root / "day.moving").rename(root / "day")  # back: the next run does the work
+    again = cli("files", "cleanup", env=env)
+    assert again.exit_code == 0, again.stdout
+    assert again.one("export_file_cleanup_complete")["deleted_count"] == 4
+    assert set(statuses(db_url).values()) == {"expired"}
+    assert list((root / "day").iterdir()) == []

@@ -8,6 +8,13 @@ component is examined with ``lstat`` and removed with ``unlinkat`` relative to i
 descriptor. A symlink anywhere on the way, or a file that is not a regular file, is a
 per-file refusal; a symlink's target is never reached, and a directory swapped for a
 symlink mid-run cannot redirect the walk because no path string is ever resolved again.
+
+A row is marked ``expired`` when its file is deleted or *missing*, so "missing" must mean
+the file is gone, not that a directory on the way was renamed while the run looked. A file
+is missing only when it is absent from the directory that is, after the look, still the
+one at its path (the same inode, reached afresh from the root). A directory on the way
+that is not there, or that is no longer the one the walk used, makes the file a per-file
+error instead: the row is left as it is and the next run tries again.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ class _Refused(Exception):
 
 
 class _Missing(Exception):
-    pass
+    """The last component is not in its (open) parent directory."""
 
 
 class LocalFileStore:
@@ -115,34 +122,65 @@ class _Walk:
 
     def handle(self, item: ExpiredExport, *, remove: bool) -> FileOutcome:
         try:
-            parent, name = self._parent(item.file_path)
-            info = _regular_file(parent, name, item.file_path)
-            if remove:
-                os.unlink(name, dir_fd=parent)
+            parts = _key_parts(item.file_path)
+            parent = self._parent(parts, item.file_path)
+            try:
+                info = _regular_file(parent, parts[-1], item.file_path)
+                if remove:
+                    os.unlink(parts[-1], dir_fd=parent)
+            except (_Missing, FileNotFoundError):  # FileNotFoundError: gone since lstat
+                self._confirm_parent(parts, parent, item.file_path)
+                return FileOutcome(item, "missing")
         except _Refused as refused:
             return FileOutcome(item, "failed", 0, refused.kind, refused.message)
-        except _Missing:
-            return FileOutcome(item, "missing")
-        except FileNotFoundError:
-            return FileOutcome(item, "missing")  # gone between lstat and unlink
         except OSError as exc:
             return FileOutcome(item, "failed", 0, "delete_failed",
                                f"cannot delete {item.file_path!r}: {_why(exc)}")
         size = item.file_size_bytes if item.file_size_bytes is not None else info.st_size
         return FileOutcome(item, "deleted", size)
 
-    def _parent(self, file_path: str) -> tuple[int, str]:
-        parts = _key_parts(file_path)
+    def _confirm_parent(self, parts: tuple[str, ...], parent: int, file_path: str) -> None:
+        """Refuse unless the directory ``parent`` is, now, the one at the file's path.
+
+        Walked afresh from the root path with new descriptors: a cached descriptor may hold
+        a directory renamed away since, and a directory swapped for another one mid-run
+        would otherwise make every file in it look missing.
+        """
+        opened: list[int] = []
+        try:
+            try:
+                opened.append(os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+                for depth in range(1, len(parts)):
+                    opened.append(os.open(parts[depth - 1], _DIR_FLAGS, dir_fd=opened[-1]))
+            except OSError as exc:
+                shown = "/".join(parts[:len(opened)]) or str(self.root)
+                raise _Refused(
+                    "directory_missing",
+                    f"storage key {file_path!r}: directory {shown!r} on the way is not "
+                    f"there now ({_why(exc)}); it may have been renamed while cleanup ran. "
+                    "Row left as it is, retried next run") from None
+            now, used = os.fstat(opened[-1]), os.fstat(parent)
+            if (now.st_dev, now.st_ino) != (used.st_dev, used.st_ino):
+                shown = "/".join(parts[:-1]) or str(self.root)
+                raise _Refused(
+                    "directory_changed",
+                    f"storage key {file_path!r}: directory {shown!r} was replaced while "
+                    "cleanup ran. Row left as it is, retried next run")
+        finally:
+            for fd in opened:
+                os.close(fd)
+
+    def _parent(self, parts: tuple[str, ...], file_path: str) -> int:
         parent = parts[:-1]
         fd = self._dirs.get(parent)
         if fd is not None:
             # Already opened through the no-follow chain: the descriptor is that directory,
             # whatever has been renamed or swapped for a symlink on the way since.
             self._dirs[parent] = self._dirs.pop(parent)  # most recently used goes last
-            return fd, parts[-1]
+            return fd
         for depth in range(1, len(parts)):
             self._open_dir(parts[:depth], file_path)
-        return self._dirs[parent], parts[-1]
+        return self._dirs[parent]
 
     def _open_dir(self, parts: tuple[str, ...], file_path: str) -> None:
         if parts in self._dirs:
@@ -152,11 +190,14 @@ class _Walk:
         try:
             fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
-            raise _Missing from None
+            raise _directory_missing(parts, file_path) from None
         except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP):
                 # O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a symlink too: lstat tells them apart.
-                info = _lstat(parent, parts[-1])
+                try:
+                    info = _lstat(parent, parts[-1])
+                except _Missing:
+                    raise _directory_missing(parts, file_path) from None
                 link = stat.S_ISLNK(info.st_mode)
                 raise _Refused(
                     "unsafe_path" if link else "not_a_directory",
@@ -189,6 +230,14 @@ def _key_parts(file_path: str) -> tuple[str, ...]:
         return safe_key(file_path).parts
     except UnsafePath as exc:
         raise _Refused("unsafe_path", str(exc)) from None
+
+
+def _directory_missing(parts: tuple[str, ...], file_path: str) -> _Refused:
+    # Not "missing": the file may well exist, in a directory renamed while the run looked.
+    return _Refused(
+        "directory_missing",
+        f"storage key {file_path!r}: directory {'/'.join(parts)!r} on the way is not there; "
+        "it may have been renamed or removed. Row left as it is, retried next run")
 
 
 def _lstat(parent: int, name: str) -> os.stat_result:
