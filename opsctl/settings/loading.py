@@ -96,6 +96,7 @@ def load_settings(
     _reject_unknown_variables(env)
     path = _config_path(config_path, env)
     data = _read_toml(path) if path is not None else {}
+    _refuse_deep_nesting(data, path)
     init = dict(overrides or {})
     sources = (
         InitSettingsSource(Settings, init_kwargs=init),
@@ -108,6 +109,10 @@ def load_settings(
         settings = Settings(_build_sources=(sources, init))
     except ValidationError as exc:
         raise _translate(exc, env, init) from None
+    except RecursionError:
+        # Only an OPSCTL_* variable holding deeply nested JSON gets here: the file's data
+        # was bounded above.
+        raise ConfigError("an OPSCTL_... variable holds JSON nested too deeply") from None
     except SettingsError as exc:
         # Only complex values (a section or health.checks as JSON) can fail this early.
         field = re.search(r'field "(\w+)"', str(exc))
@@ -164,6 +169,32 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: invalid TOML: the file is not UTF-8 text") from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables recursively: `a = [[[[...]]]]` thousands
+        # deep would otherwise end in a traceback of thousands of lines.
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+# No opsctl setting nests deeper than a few levels ([[health.checks]] is three); anything
+# far past that is a broken or hostile file, refused before validation walks it.
+MAX_NESTING = 32
+
+
+def _refuse_deep_nesting(data: dict[str, Any], path: Path | None) -> None:
+    """ConfigError naming the first key nested more than MAX_NESTING levels (iteratively:
+    the check must not recurse into what it is guarding against)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > MAX_NESTING:
+            named = key.split("[")[0]
+            raise ConfigError(f"{path}: {named}: nested more than {MAX_NESTING} levels deep",
+                              key=named)
+        if isinstance(node, dict):
+            stack.extend((value, f"{key}.{name}" if key else str(name), depth + 1)
+                         for name, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, f"{key}[{i}]", depth + 1) for i, value in enumerate(node))
 
 
 def _translate(
