@@ -46,12 +46,20 @@ class StopSignal:
         self._event = threading.Event()
         self.exit_code: ExitCode | None = None
         self.cooperative = False
+        self.settled = False
+
+    def settle(self) -> None:
+        """The run's outcome is decided and about to be written: from now on a signal
+        changes nothing, so the process exits with the code its summary states."""
+        self.settled = True
 
     @property
     def requested(self) -> bool:
         return self._event.is_set()
 
     def request(self, exit_code: ExitCode) -> None:
+        if self.settled:
+            return
         first = not self._event.is_set()
         self.exit_code = self.exit_code or exit_code
         self._event.set()

@@ -32,7 +32,12 @@ def main(
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    restore_signals: bool = True,
 ) -> int:
+    """Run one command; its exit code. ``restore_signals=False`` (the real process) leaves
+    SIGTERM and SIGINT ignored on return instead of restoring their handlers: the outcome
+    is written by then, and a signal's default action would kill the process with a code
+    other than the one its summary states."""
     env = Environment(
         environ=dict(process_env() if environ is None else environ),
         stdout=stdout or sys.stdout,
@@ -42,7 +47,7 @@ def main(
     args = list(sys.argv[1:] if argv is None else argv)
     # Until a job installs its own handlers, a signal still ends in one error event and
     # 143/130, not a silent death while imports or the config load.
-    previous = _install_early_signal_handlers()
+    previous = _install_early_signal_handlers(env)
     try:
         returned = command.main(args=args, prog_name="opsctl", standalone_mode=False, obj=env)
     except click_exceptions.UsageError as exc:
@@ -62,7 +67,10 @@ def main(
     finally:
         if env.session is not None:
             env.session.close()
-        _restore_signal_handlers(previous)
+        if restore_signals:
+            _restore_signal_handlers(previous)
+        else:
+            _restore_signal_handlers(dict.fromkeys(previous, signal.SIG_IGN))
     if isinstance(returned, int) and env.exit_code is None:
         return returned  # typer.Exit from --help, --version or Ctrl-C while parsing
     return int(env.exit_code or ExitCode.OK)
@@ -79,16 +87,16 @@ def _job_of(exc: click_exceptions.UsageError) -> str | None:
     return job if job in JOB_NAMES else None
 
 
-def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
-    code = ExitCode.SIGTERM if signum == signal.SIGTERM else ExitCode.SIGINT
-    raise Interrupted(f"interrupted by signal before the job started (exit {code.value})", code)
+def _install_early_signal_handlers(env: Environment) -> dict[int, Any]:
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        if env.settled:
+            return  # the outcome is written or being written: it stands
+        code = ExitCode.SIGTERM if signum == signal.SIGTERM else ExitCode.SIGINT
+        raise Interrupted(f"interrupted by signal outside the job (exit {code.value})", code)
 
-
-def _install_early_signal_handlers() -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM,
-                                                                     signal.SIGINT)}
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def _restore_signal_handlers(previous: dict[int, Any]) -> None:
@@ -108,4 +116,4 @@ def _usage_message(exc: click_exceptions.UsageError) -> str:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    sys.exit(main(restore_signals=False))

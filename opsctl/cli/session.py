@@ -46,6 +46,14 @@ class Environment:
     def debug(self) -> bool:
         return self.session is not None and self.session.runtime.debug
 
+    @property
+    def settled(self) -> bool:
+        """Whether the outcome (a summary or an error event) is decided: a signal
+        arriving now must not change the exit code or add an event."""
+        if self.exit_code is not None:
+            return True
+        return self.session is not None and self.session.runtime.stop.settled
+
     def fallback_runtime(self) -> Runtime:
         isatty = _isatty(self.stdout)
         requested = self.environ.get("OPSCTL_OUTPUT", "auto")
@@ -234,6 +242,7 @@ def report_error(
     runtime = session.runtime if session else env.fallback_runtime()
     secrets = session.secrets() if session else []
     exit_code = code or exc.exit_code
+    env.exit_code = exit_code  # settled: a late signal changes nothing now
     emitter = Emitter(runtime, job, secrets)
     message = emitter.redactor.text(exc.message)
     if session is not None and session.view is not None:
@@ -253,9 +262,9 @@ def emit_result(session: Session, result: JobResult, job: str | None = None) -> 
     from opsctl.jobs.runner import JobOutcome
 
     emitter = session.emitter(job)
+    session.finish(result.exit_code)  # settled before it is written
     emitter.emit(result.summary_type, result.message, level=result.level, **result.summary())
     session.render(JobOutcome(result.exit_code, result=result), emitter.redactor)
-    session.finish(result.exit_code)
 
 
 def guarded(session: Session, action: Callable[[], JobResult], job: str | None = None) -> None:

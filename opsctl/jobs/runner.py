@@ -123,6 +123,7 @@ def _run(
                         result.summary())
         return outcome
     except LockHeld as exc:
+        runtime.stop.settle()
         emitter.emit("job_skipped", f"{spec.name} skipped: {exc}", level="warning",
                      reason=str(exc), state="skipped", exit_code=int(exc.exit_code))
         return JobOutcome(exc.exit_code, error=exc)
@@ -181,6 +182,8 @@ class _Watch:
 
     def last_line(self, outcome: JobOutcome, type_: str, message: str, level: str,
                   fields: dict[str, Any]) -> None:
+        # The outcome is decided: whatever signal follows, this line is what the run says.
+        self.runtime.stop.settle()
         self.finished = self.runtime.clock()
         if self.observers and not isinstance(outcome.error, LockHeld):
             self._ended(outcome, type_, message, level, fields)

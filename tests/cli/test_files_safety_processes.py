@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -99,3 +100,35 @@ def test_a_directory_renamed_back_and_forth_never_makes_a_file_missing(
     assert proc.returncode == 0, stderr
     assert set(rows(db_url).values()) == {"expired"}
     assert not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_sigterm_right_after_the_summary_changes_nothing(tmp_path: Path, home: Path,
+                                                         sqlite_url: str) -> None:
+    root = tmp_path / "exports"
+    root.mkdir()
+    seed(sqlite_url, root, 0)
+    rounds = 8
+    for n in range(rounds):
+        proc = start(home, sqlite_url, root, env={"PYTHONUNBUFFERED": "1"})
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # SIGTERM the moment the summary line is out
+            lines.append(line)
+            if '"exit_code"' in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, stderr = proc.communicate(timeout=60)
+        found = events("".join(lines) + rest)
+        assert [e["type"] for e in found] == ["export_file_cleanup_complete"], (n, found)
+        assert found[0]["exit_code"] == 0
+        assert proc.returncode == 0, (n, proc.returncode, stderr)
+        assert "Traceback" not in stderr
+    # Every run was recorded: the signal did not cut the bookkeeping after the summary.
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            codes = conn.execute(text("SELECT exit_code FROM opsctl_runs "
+                                      "WHERE job = 'files.cleanup'")).scalars().all()
+    finally:
+        engine.dispose()
+    assert codes == [0] * rounds
