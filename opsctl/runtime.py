@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -67,8 +68,19 @@ class StopSignal:
             raise Interrupted(f"interrupted by signal (exit {exit_code.value})", exit_code)
 
     def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``, ending early when a stop is requested; True if it was."""
-        return self._event.wait(seconds)
+        """Sleep up to ``seconds``, ending early when a stop is requested; True if it was.
+
+        In slices of plain sleeps rather than ``Event.wait``: the signal handler sets the
+        event from the same thread, and a handler that runs while the waiting thread holds
+        the event's lock would deadlock.
+        """
+        due = time.monotonic() + seconds
+        while not self.requested:
+            left = due - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.05))
+        return self.requested
 
     def raise_if_requested(self) -> None:
         if self.exit_code is not None:

@@ -21,9 +21,10 @@ class JobContext:
     def now(self) -> datetime:
         return self.runtime.clock()
 
-    def pause(self, seconds: float) -> None:
-        """Wait between batches (throttling); a stop request ends the wait at once."""
-        self.runtime.stop.wait(seconds)
+    def pause(self, seconds: float) -> bool:
+        """Wait between batches (throttling); a stop request ends the wait at once.
+        Whether one did."""
+        return self.runtime.stop.wait(seconds)
 
     @property
     def stop_requested(self) -> bool:

@@ -39,6 +39,8 @@ class CleanupParams:
     limit: int | None = None
     # Paths a dry run shows in the text view (JobResult.extra, never in JSON).
     sample_size: int = 20
+    # Pause between batches ([files] batch_pause_ms), after the batch's rows are marked.
+    batch_pause_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def _walk(
             rows = fetching.result()
             if not rows:
                 return tally, None, False
+            asked = _next_size(params, tally.handled)
             handled = tally.handled + len(rows)  # every row fetched ends up handled
             more = params.limit is None or handled < params.limit
             if more:
@@ -136,11 +139,23 @@ def _walk(
             progress.advance(len(rows))
             if storage_error is not None or not more:
                 return tally, storage_error, False
+            # A short batch was the last one: no pause before the empty fetch.
+            if (params.batch_pause_ms and len(rows) == asked
+                    and _pause(ctx, params.batch_pause_ms, marking)):
+                return tally, None, True
             if ctx.stop_requested:
                 return tally, None, True
     finally:
         if marking is not None:
             marking.result()
+
+
+def _pause(ctx: JobContext, pause_ms: int, marking: Future[int] | None) -> bool:
+    """The throttle: the batch's UPDATE finishes first, so the pause is a real rest for
+    the database; whether a stop request cut it short."""
+    if marking is not None:
+        marking.result()
+    return ctx.pause(pause_ms / 1000)
 
 
 def _next_size(params: CleanupParams, handled: int) -> int:

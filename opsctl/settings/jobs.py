@@ -41,6 +41,8 @@ class FailureRateSettings(Section):
 class FilesSettings(DeletionGuardKeys):
     batch_size: int = Field(default=2000, ge=1, le=10_000)
     limit: int | None = Field(default=None, ge=1)
+    # A pause between batches, so a big first cleanup is gentle on a busy primary.
+    batch_pause_ms: int = Field(default=0, ge=0, le=600_000)
 
 
 class LogsSettings(DeletionGuardKeys):

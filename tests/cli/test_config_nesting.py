@@ -64,3 +64,10 @@ def test_ordinary_nesting_is_still_fine(sqlite_cli: Cli, tmp_path: Path) -> None
                            '[[health.checks]]\nname = "api"\nkind = "http"\n'
                            'url = "http://127.0.0.1:9/"\nexpect_status = [200, 204]\n')
     assert sqlite_cli("config", "validate", str(path)).exit_code == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "600001"])
+def test_a_bad_batch_pause_is_78_naming_the_key(sqlite_cli: Cli, value: str) -> None:
+    result = sqlite_cli("config", "validate", env={"OPSCTL_FILES__BATCH_PAUSE_MS": value})
+    assert result.exit_code == 78
+    assert "files.batch_pause_ms" in result.one("error")["error"]["message"]

@@ -132,3 +132,33 @@ def test_sigterm_right_after_the_summary_changes_nothing(tmp_path: Path, home: P
     finally:
         engine.dispose()
     assert codes == [0] * rounds
+
+
+def test_sigterm_cuts_a_batch_pause_short(tmp_path: Path, home: Path, db_url: str) -> None:
+    root = tmp_path / "exports"
+    seed(db_url, root, 30)
+    # Ten minutes of pause after each batch of 10: only the signal can end this run in time.
+    proc = start(home, db_url, root, "--batch-size", "10",
+                 env={"OPSCTL_FILES__BATCH_PAUSE_MS": "600000", "PYTHONUNBUFFERED": "1"})
+    try:
+        state: dict[str, str] = {}
+        deadline = 0
+        while deadline < 6000 and proc.poll() is None:
+            state = rows(db_url)
+            if list(state.values()).count("expired") == 10:
+                break  # the first batch is done and marked: the run is pausing
+            deadline += 1
+            threading.Event().wait(0.01)
+        assert list(state.values()).count("expired") == 10, state
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    summary = events(stdout)[-1]
+    assert (summary["type"], summary["state"], summary["exit_code"]) == (
+        "export_file_cleanup_complete", "interrupted", 143)
+    assert summary["deleted_count"] == 10
+    assert list(rows(db_url).values()).count("expired") == 10
+    assert sum(1 for p in root.rglob("*") if p.is_file()) == 20

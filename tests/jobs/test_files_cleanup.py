@@ -18,7 +18,7 @@ from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.files_cleanup import CleanupParams, CleanupPorts, run
 from opsctl.ports import ExpiredExport, FileOutcome, Progress
-from opsctl.runtime import Runtime
+from opsctl.runtime import Runtime, StopSignal
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
@@ -294,3 +294,66 @@ def test_stop_request_ends_after_the_current_batch() -> None:
     assert result.summary()["exit_code"] == 143
     assert result.fields["deleted_count"] == 6
     assert sorted(h.store.files) == ["f7", "f8", "f9"]
+
+
+class RecordingStop(StopSignal):
+    """The real StopSignal, recording pauses instead of sleeping (and able to stop)."""
+
+    def __init__(self, log: list[str], stop_at_pause: int | None = None) -> None:
+        super().__init__()
+        self.log = log
+        self.stop_at_pause = stop_at_pause
+
+    def wait(self, seconds: float) -> bool:
+        self.log.append(f"pause {seconds:g}")
+        if self.stop_at_pause == sum(entry.startswith("pause") for entry in self.log):
+            self.cooperative = True
+            self.request(ExitCode.SIGTERM)
+        return self.requested
+
+
+def paused_harness(count: int, log: list[str], stop_at_pause: int | None = None) -> Harness:
+    rows = [Row(n, f"f{n}") for n in range(1, count + 1)]
+    h = harness(rows, {f"f{n}": 1 for n in range(1, count + 1)})
+    h.runtime.stop = RecordingStop(log, stop_at_pause)
+    mark = h.exports.mark_expired
+
+    def marking(ids: list[int]) -> int:
+        log.append(f"mark {len(ids)}")
+        return mark(ids)
+
+    h.exports.mark_expired = marking  # type: ignore[method-assign]
+    return h
+
+
+def test_batch_pause_rests_after_each_full_batch_once_its_rows_are_marked() -> None:
+    log: list[str] = []
+    result = paused_harness(7, log).run(batch_size=3, batch_pause_ms=250)
+    assert result.fields["deleted_count"] == 7
+    # No pause after the short last batch, and each pause follows its batch's UPDATE.
+    assert log == ["mark 3", "pause 0.25", "mark 3", "pause 0.25", "mark 1"]
+
+
+def test_no_pause_by_default() -> None:
+    log: list[str] = []
+    paused_harness(7, log).run(batch_size=3)
+    assert not any(entry.startswith("pause") for entry in log)
+
+
+def test_a_stop_during_a_pause_ends_the_run_with_its_summary() -> None:
+    log: list[str] = []
+    h = paused_harness(9, log, stop_at_pause=1)
+    result = h.run(batch_size=3, batch_pause_ms=60_000)
+    assert (result.state, result.exit_code) == ("interrupted", ExitCode.SIGTERM)
+    assert result.fields["deleted_count"] == 3
+    assert log == ["mark 3", "pause 60"]
+    assert sorted(h.exports.rows[n].status for n in range(1, 10)) == ["completed"] * 6 + [
+        "expired"] * 3
+
+
+def test_stop_signal_wait_returns_at_once_when_stopped() -> None:
+    stop = StopSignal()
+    stop.cooperative = True
+    stop.request(ExitCode.SIGTERM)
+    assert stop.wait(3600) is True  # would hang the test for an hour otherwise
+    assert StopSignal().wait(0) is False

@@ -57,6 +57,7 @@ def cleanup(
         params = files_cleanup.CleanupParams(
             batch_size=batch_size or settings.files.batch_size,
             limit=limit or settings.files.limit,
+            batch_pause_ms=settings.files.batch_pause_ms,
         )
         store = file_store(session)
         db = session.database(read_only=job_ctx.dry_run)
