@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from support import Cli, export_row, insert_exports
+from support import export_row, insert_exports
 
 from opsctl.adapters.checks.sql import SqlProbe
 from opsctl.ports import CheckFinding
@@ -141,29 +140,3 @@ def test_a_role_that_cannot_be_set_fails_the_check(roles: Roles) -> None:
     finding = probe(roles.login_url, role="opsctl_no_such_role").check(5.0)
     assert (finding.state, finding.error_kind) == ("critical", "role_failed")
     assert finding.error_message is not None and "opsctl_no_such_role" in finding.error_message
-
-
-def test_health_probe_refuses_a_superuser_sql_check_with_a_clear_error(
-    home: Path, pg_url: str, tmp_path: Path
-) -> None:
-    from support import isolated_env
-
-    insert_exports(pg_url, [export_row() for _ in range(2)])
-    victim = Victim(pg_url)
-    cfg = tmp_path / "opsctl.toml"
-    cfg.write_text(f'[[health.checks]]\nname = "q"\nkind = "sql"\nquery = "{terminate(victim.pid)}"\n')
-    cli = Cli(isolated_env(home, pg_url))
-    try:
-        result = cli("--config", str(cfg), "health", "probe")
-        assert result.exit_code == 2, result.stdout
-        check = result.one("health_check")
-        assert (check["state"], check["error"]["kind"]) == ("critical", "superuser_refused")
-        assert result.one("health_probe")["state"] == "unhealthy"
-        assert victim.alive()
-        assert "Traceback" not in result.stdout + result.stderr
-        allowed = cli("--config", str(cfg), "health", "probe",
-                      env={"OPSCTL_HEALTH__ALLOW_SUPERUSER": "true"})
-        assert allowed.one("health_check")["state"] == "ok"  # it ran: the victim is gone
-        assert not victim.alive()
-    finally:
-        victim.close()
