@@ -252,7 +252,6 @@ def report_error(
                      error={"kind": exc.kind, "message": message}, exit_code=int(exit_code))
     else:
         render.error_line(runtime, exc.kind, message)
-    env.exit_code = exit_code
     return int(exit_code)
 
 
