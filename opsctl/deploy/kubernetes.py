@@ -31,6 +31,8 @@ SECRET_VARIABLES = (
     "OPSCTL_DATABASE__URL",
     "OPSCTL_DATABASE__PASSWORD",
     "OPSCTL_ALERTS__WEBHOOK_URL",
+    "OPSCTL_HEARTBEAT__URL",
+    "OPSCTL_HEARTBEAT__JOBS",  # a JSON object: job name -> URL
     "OPSCTL_S3__ACCESS_KEY_ID",
     "OPSCTL_S3__SECRET_ACCESS_KEY",
 )
@@ -47,7 +49,8 @@ HEADER = """\
 
 SKELETON = """\
 # opsctl configuration: see config.example.toml for every key.
-# Secrets (database url/password, webhook URL, S3 keys) come from the opsctl-secrets Secret.
+# Secrets (database url/password, webhook and heartbeat URLs, S3 keys) come from the
+# opsctl-secrets Secret.
 [storage]
 # backend = "s3"
 # bucket = "my-exports"

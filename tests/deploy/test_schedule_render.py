@@ -232,6 +232,39 @@ def test_cron_jobs_follow_the_contract(cli: Cli, tmp_path: Path) -> None:
     assert health["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 50  # type: ignore[index]
 
 
+# The contract's secrets (database password, webhook and heartbeat URLs, cloud keys), by the
+# variable that sets each; config show masks every one of them.
+SECRET_VARIABLES = {
+    "OPSCTL_DATABASE__URL": "postgresql+psycopg://opsctl:pw@127.0.0.1:5432/app",
+    "OPSCTL_DATABASE__PASSWORD": "pw",
+    "OPSCTL_ALERTS__WEBHOOK_URL": "http://127.0.0.1:9/hooks/token",
+    "OPSCTL_HEARTBEAT__URL": "http://127.0.0.1:9/ping/key/{job}",
+    "OPSCTL_HEARTBEAT__JOBS": '{"files.cleanup": "http://127.0.0.1:9/ping/other-key"}',
+    "OPSCTL_S3__ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "OPSCTL_S3__SECRET_ACCESS_KEY": "secret-key",
+}
+
+
+def test_every_secret_comes_from_the_secret_never_the_config_map(
+    cli: Cli, tmp_path: Path
+) -> None:
+    for job in render_kubernetes(cli, tmp_path)[1:]:
+        container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+        from_secret = {var["name"] for var in container["env"] if "valueFrom" in var}
+        assert set(SECRET_VARIABLES) <= from_secret, job["metadata"]["name"]  # type: ignore[index]
+
+
+def test_the_secret_variables_are_configuration_keys_that_stay_secret(cli: Cli) -> None:
+    result = cli("config", "show", env=SECRET_VARIABLES)
+
+    assert result.exit_code == 0, result.stdout
+    for name, value in SECRET_VARIABLES.items():
+        if name != "OPSCTL_DATABASE__URL":
+            assert value not in result.stdout, name
+        else:
+            assert ":pw@" not in result.stdout
+
+
 def test_the_config_map_skeleton_loads_as_opsctl_configuration(
     cli: Cli, tmp_path: Path
 ) -> None:
