@@ -91,6 +91,9 @@ def run(ctx: JobContext, ports: RestorePorts, params: RestoreParams) -> JobResul
             progress.advance(1)
     finally:
         progress.close()
+    last = ports.target.flush()  # objects that passed and are still staged
+    tally.matching += last.matching
+    tally.restored += last.restored
     if not tally.interrupted:
         for entry in catalog.values():  # catalogued, not in the archive
             if _catalogued_for(entry, params):

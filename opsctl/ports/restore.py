@@ -35,8 +35,8 @@ class ObjectLoad(Protocol):
         """Complete JSON lines of the object, as they are read and checked."""
 
     def finish(self) -> LoadCounts:
-        """Write the rows of the window whose id is absent, in one transaction (count
-        them only, in a dry run)."""
+        """The object passed: its rows of the window whose id is absent are written (or
+        staged for the next group; counted only, in a dry run)."""
 
     def abort(self) -> None: ...
 
@@ -48,6 +48,11 @@ class RestoreTarget(Protocol):
         """``ConfigError`` (exit 78, naming the table) unless the table exists and has the
         source table's columns; nothing is written either way."""
 
-    def load(self, window: RestoreWindow, dry_run: bool) -> ObjectLoad: ...
+    def load(self, window: RestoreWindow, dry_run: bool) -> ObjectLoad:
+        """The next object's load. Objects that passed may be written in groups: a
+        ``finish`` returns what it wrote (maybe nothing yet, maybe earlier objects too)."""
+
+    def flush(self) -> LoadCounts:
+        """Write what finished objects left staged; call at the end of the run."""
 
     def close(self) -> None: ...

@@ -1,9 +1,9 @@
 """Archived rows back into a table: ``COPY`` on PostgreSQL, batched inserts on SQLite.
 
 PostgreSQL: the object's JSON lines stream, as they are read, through ``COPY ... FROM
-STDIN`` into a one-column ``jsonb`` temporary table, and one statement then inserts
-``jsonb_populate_record`` of each line whose id is not in the table yet, inside the
-window, and counts both. The lines go in as CSV with quote and delimiter set to control
+STDIN`` into a one-column ``jsonb`` temporary table (under a savepoint per object), and
+every 10 objects (or 50,000 rows) one statement inserts ``jsonb_populate_record`` of each staged line
+whose id is not in the table yet, inside the window, and commits. The lines go in as CSV with quote and delimiter set to control
 characters JSON never leaves unescaped, so COPY takes each line verbatim (its text format
 would undo every backslash). The temporary table is emptied at each commit; a failed or
 aborted object rolls back and leaves the target untouched. ``jsonb_populate_record``
@@ -54,6 +54,7 @@ class SqlRestoreTarget:
         self.created_name = columns.get("created_at", "created_at")
         self._conn: Connection | None = None
         self._full: Table | None = None
+        self._group: _Group | None = None
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -130,7 +131,13 @@ class SqlRestoreTarget:
         assert self._full is not None
         if dry_run or self.db.is_sqlite:
             return _PythonLoad(self, self._full, window, write=not dry_run)
-        return _CopyLoad(self, self._full, window)
+        if self._group is None:
+            self._group = _Group(self, self._full, window)
+        return _CopyLoad(self._group)
+
+    def flush(self) -> LoadCounts:
+        group, self._group = self._group, None
+        return group.write() if group is not None and group.staged else LoadCounts(0, 0)
 
     def present(self, conn: Connection, table: Table, ids: Sequence[int]) -> set[int]:
         column = table.c[self.id_name]
@@ -210,9 +217,14 @@ def _only(row: dict[str, Any], table: Table) -> dict[str, Any]:
     return {c.name: row.get(c.name) for c in table.columns}
 
 
-class _CopyLoad:
-    """PostgreSQL: COPY into a temporary jsonb table while the object is read, then one
-    INSERT ... SELECT from it when the object has passed."""
+class _Group:
+    """PostgreSQL: one transaction holding the lines of verified objects in a temporary
+    jsonb table, written to the table by one INSERT ... SELECT every few objects.
+
+    One INSERT and one commit per object cost a third more than grouping ten objects
+    (measured with psql on the same data); an object that fails is rolled back to its own
+    savepoint, so the objects staged before it stay.
+    """
 
     def __init__(self, target: SqlRestoreTarget, table: Table, window: RestoreWindow) -> None:
         from psycopg import sql
@@ -220,63 +232,109 @@ class _CopyLoad:
         self.target = target
         self.window = window
         self.conn = target._connection()
-        self._copy: Any = None
-        self._cursor: Any = None
-        names = [sql.Identifier(*([table.schema] if table.schema else []), table.name)]
+        self.staged = 0
+        self.objects = 0
         self._sql = sql
-        self._table = names[0]
+        self._table = sql.Identifier(*([table.schema] if table.schema else []), table.name)
         with translate_errors(target.db), _pg_errors(target.db):
             self.conn.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (doc jsonb) "
                 "ON COMMIT DELETE ROWS")
             raw = self.conn.connection.driver_connection
             assert raw is not None
-            self._cursor = raw.cursor()
+            self.cursor = raw.cursor()
+
+    def write(self) -> LoadCounts:
+        """INSERT the staged rows whose id is absent (inside the window) and commit.
+
+        A plain INSERT ... WHERE NOT EXISTS counted by its rowcount: a CTE that returned
+        and counted the rows, or ON CONFLICT, took half as long again. The job lock keeps
+        other restores out, and the application never writes archived ids.
+        """
+        sql = self._sql
+        window = self.window
+        bounded = window.since is not None or window.until is not None
+        names = {"staging": sql.Identifier(_STAGING), "table": self._table,
+                 "created": sql.Identifier(self.target.created_name),
+                 "id": sql.Identifier(self.target.id_name)}
+        rows = "FROM {staging} s, jsonb_populate_record(NULL::{table}, s.doc) r "
+        inside = ("(%(since)s::timestamptz IS NULL OR r.{created} >= %(since)s) AND "
+                  "(%(until)s::timestamptz IS NULL OR r.{created} < %(until)s)")
+        insert = ("INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT r.* " + rows
+                  + "WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id} = r.{id})")
+        if bounded:
+            insert += " AND " + inside
+        params = {"since": window.since, "until": window.until}
+        try:
+            with translate_errors(self.target.db), _pg_errors(self.target.db):
+                matching = self.staged
+                if bounded:
+                    count = sql.SQL("SELECT count(*) " + rows + "WHERE " + inside)
+                    self.cursor.execute(count.format(**names), params)
+                    matching = int(self.cursor.fetchone()[0])
+                self.cursor.execute(sql.SQL(insert).format(**names), params)
+                restored = int(self.cursor.rowcount)
+                self.conn.commit()
+        except BaseException:
+            with suppress(Exception):
+                self.conn.rollback()
+            raise
+        return LoadCounts(matching, restored)
+
+
+class _CopyLoad:
+    """One object's lines streamed by COPY into the group's staging table, under a
+    savepoint of their own."""
+
+    # A group is written after this many objects or rows, whichever comes first.
+    GROUP_OBJECTS = 10
+    GROUP_ROWS = 50_000
+
+    def __init__(self, group: _Group) -> None:
+        self.group = group
+        self._lines = 0
+        self._done = False
+        with translate_errors(group.target.db), _pg_errors(group.target.db):
+            group.cursor.execute("SAVEPOINT opsctl_object")
             self._stack = ExitStack()
-            self._copy = self._stack.enter_context(self._cursor.copy(
+            self._copy: Any = self._stack.enter_context(group.cursor.copy(
                 f"COPY {_STAGING} (doc) FROM STDIN "
                 "(FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"))
 
     def add(self, block: bytes) -> None:
-        with translate_errors(self.target.db), _pg_errors(self.target.db):
+        self._lines += block.count(b"\n")
+        with translate_errors(self.group.target.db), _pg_errors(self.group.target.db):
             self._copy.write(block)
 
     def finish(self) -> LoadCounts:
-        sql = self._sql
-        statement = sql.SQL(
-            "WITH picked AS (SELECT r.* FROM {staging} s, "
-            "jsonb_populate_record(NULL::{table}, s.doc) r "
-            "WHERE (%(since)s::timestamptz IS NULL OR r.{created} >= %(since)s) "
-            "AND (%(until)s::timestamptz IS NULL OR r.{created} < %(until)s)), "
-            "written AS (INSERT INTO {table} OVERRIDING SYSTEM VALUE "
-            "SELECT * FROM picked p WHERE NOT EXISTS "
-            "(SELECT 1 FROM {table} t WHERE t.{id} = p.{id}) "
-            "ON CONFLICT DO NOTHING RETURNING 1) "
-            "SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM written)"
-        ).format(staging=sql.Identifier(_STAGING), table=self._table,
-                 created=sql.Identifier(self.target.created_name),
-                 id=sql.Identifier(self.target.id_name))
-        params = {"since": self.window.since, "until": self.window.until}
+        group = self.group
         try:
-            with translate_errors(self.target.db), _pg_errors(self.target.db):
+            with translate_errors(group.target.db), _pg_errors(group.target.db):
                 self._copy = None
-                self._stack.close()  # ends the COPY
-                self._cursor.execute(statement, params)
-                matching, restored = self._cursor.fetchone()
-                self.conn.commit()
+                self._stack.close()  # ends the COPY: a line PostgreSQL refuses shows here
+                group.cursor.execute("RELEASE SAVEPOINT opsctl_object")
         except BaseException:
             self.abort()
             raise
-        return LoadCounts(int(matching), int(restored))
+        self._done = True
+        group.staged += self._lines
+        group.objects += 1
+        if group.staged >= self.GROUP_ROWS or group.objects >= self.GROUP_OBJECTS:
+            return group.target.flush()
+        return LoadCounts(0, 0)
 
     def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
         copy, self._copy = self._copy, None
-        with translate_errors(self.target.db), _pg_errors(self.target.db):
+        db = self.group.target.db
+        with translate_errors(db), _pg_errors(db):
             if copy is not None:
                 # The COPY is being thrown away: however it ends, the rollback follows.
                 with suppress(Exception):
                     self._stack.__exit__(BadObject, BadObject("aborted"), None)
-            self.conn.rollback()
+            self.group.cursor.execute("ROLLBACK TO SAVEPOINT opsctl_object")
 
 
 @contextmanager
