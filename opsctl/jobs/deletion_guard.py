@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from opsctl.domain.deletion_guard import BASELINE_RUNS, GuardLimits, GuardTrip, judge
+from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
+from opsctl.jobs.result import JobResult
 from opsctl.ports.guard import DeletionHistory
 
 TRIPPED_EVENT = "deletion_guard_tripped"
@@ -50,3 +52,24 @@ def check(ctx: JobContext, guard: DeletionGuard | None, would_delete: int, *,
 
 def forced(guard: DeletionGuard | None) -> bool:
     return guard is not None and guard.force
+
+
+def tripped(result: JobResult, trip: GuardTrip, guard: DeletionGuard | None, *,
+            zeroed: Sequence[str], left: str | None = None) -> JobResult:
+    """A job's summary turned into the summary of a run the guard stopped: the counts of
+    what it would have done are zero, ``left`` holds everything it left in place."""
+    fields = dict(result.fields)
+    for name in zeroed:
+        fields[name] = 0
+    if left is not None:
+        fields[left] = trip.would_delete
+    fields["forced"] = forced(guard)
+    return JobResult(result.summary_type, trip.message, TRIPPED_STATE, ExitCode.CRITICAL,
+                     fields, result.extra)
+
+
+def with_forced(result: JobResult, guard: DeletionGuard | None) -> JobResult:
+    """The summary of a guarded run says whether the guard was skipped (``--force``)."""
+    if guard is not None:
+        result.fields["forced"] = forced(guard)
+    return result

@@ -52,6 +52,7 @@ from opsctl.domain.archive_names import object_name
 from opsctl.errors import ArchiveUnavailable
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
+from opsctl.jobs import deletion_guard
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import (
@@ -99,6 +100,8 @@ class LogCleanupParams:
 class LogCleanupPorts:
     logs: OldLogs
     archive: LogArchive | None = None  # required when params.archive
+    guard: deletion_guard.DeletionGuard | None = None
+    table_rows: Callable[[], int] | None = None  # every row of the table, for the guard
 
 
 @dataclass
@@ -122,10 +125,17 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
     poison = ports.logs.poison_rows(cutoff)
     report_poison(ctx, poison)
     tally = _Tally(eligible=ports.logs.count_eligible(cutoff), quarantined=len(poison))
+    trip = deletion_guard.check(ctx, ports.guard, tally.eligible, table_rows=ports.table_rows)
+    if trip is not None:  # before any archive write or delete, in a dry run too
+        return deletion_guard.tripped(
+            _result(ctx, params, archive, tally, started, cutoff), trip, ports.guard,
+            zeroed=("archived_count", "deleted_count", "archive_objects"),
+            left="skipped_count")
     if ctx.dry_run:
         if archive is not None:
             archive.read_marker()  # reachable? (a read: a dry run writes nothing)
-        return _result(ctx, params, archive, tally, started, cutoff)
+        return deletion_guard.with_forced(
+            _result(ctx, params, archive, tally, started, cutoff), ports.guard)
     progress = ctx.progress("deleting old log rows", tally.eligible, "rows")
     try:
         if archive is None:
@@ -138,7 +148,8 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
             archive.remove_marker()
     finally:
         progress.close()
-    return _result(ctx, params, archive, tally, started, cutoff)
+    return deletion_guard.with_forced(_result(ctx, params, archive, tally, started, cutoff),
+                                      ports.guard)
 
 
 def report_poison(ctx: JobContext, poison: Sequence[PoisonRow]) -> None:

@@ -165,6 +165,12 @@ class OldLogsRepository:
 
     # --- cleanup -------------------------------------------------------------------------
 
+    def count_rows(self) -> int:
+        """Every row of the table (the deletion guard's fraction), asked only above the
+        guard's minimum."""
+        with self._run.transaction() as conn:
+            return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
+
     def count_eligible(self, cutoff: datetime) -> int:
         query = select(func.count()).select_from(self.table).where(
             older_than(self.table.c.created_at, cutoff, sqlite=self.db.is_sqlite))

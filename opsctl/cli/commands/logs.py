@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from opsctl.cli import render
+from opsctl.cli.guard_options import Force, MaxDelete, deletion_guard
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.archive_names import ArchiveLocation, marker_name
 from opsctl.domain.units import human_count, human_ms
@@ -69,6 +70,8 @@ def cleanup(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run",
         help="Count what would be archived and deleted; write nothing anywhere.")] = False,
+    max_delete: MaxDelete = None,
+    force: Force = False,
 ) -> None:
     """Delete rows older than the retention in batches by id, archiving each batch first
     with --archive. Safe to kill: a rerun finishes an interrupted batch."""
@@ -86,12 +89,16 @@ def cleanup(
         settings = session.settings
         repository = OldLogsRepository(session.database(read_only=job_ctx.dry_run),
                                        settings.source)
+        config = settings.logs
+        guard = deletion_guard(repository.db, config.guard_limits(
+            max_delete, config.max_delete_fraction), force, ("deleted_count",))
         with closing(repository):
             archive_port = None
             if location:
                 archive_port = _archive(session, location,
                                         marker_name(repository.source_identity()))
-            return logs_cleanup.run(job_ctx, LogCleanupPorts(repository, archive_port), params)
+            ports = LogCleanupPorts(repository, archive_port, guard, repository.count_rows)
+            return logs_cleanup.run(job_ctx, ports, params)
 
     session.run_job(logs_cleanup.JOB, logs_cleanup.SUMMARY_TYPE, work, mutating=True,
                     cooperative=True, dry_run=dry_run)
