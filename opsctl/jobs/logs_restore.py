@@ -5,13 +5,14 @@
   unread. An object nobody catalogued is read when it sits where ``logs cleanup`` puts
   this table's objects (``<uri>/<table>/``, or directly under the URI given).
 - **Verified before anything is written from it.** Each object streams through the same
-  checks as ``logs verify`` into a staging area the table never sees (a temporary table,
-  an open transaction); only an object that passed is written, in one transaction. One
-  that fails is reported (``export_log_restore_object_failed``), leaves nothing behind,
-  and the run goes on and ends with exit 1. A catalogued object that is gone fails too.
+  checks as ``logs verify`` into a staging area the table never sees (a temporary table
+  under a savepoint of its own, an open transaction); only objects that passed are
+  written, whole (the target may group a few per transaction). One that fails is reported
+  (``export_log_restore_object_failed``), leaves nothing behind, and the run goes on and
+  ends with exit 1. A catalogued object that is gone fails too.
 - **Idempotent.** A row whose id is in the table is left as it is (``rows_present``), so a
   second restore restores nothing, and a restore killed at any point is finished by
-  running it again: every object is its own transaction.
+  running it again.
 - **Dry run** reads and verifies every object and counts what would be restored.
 """
 
