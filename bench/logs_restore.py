@@ -119,8 +119,9 @@ def bench(rows: int, runs: int, work: Path) -> dict[str, Measurement]:
     env = {"OPSCTL_DATABASE__URL": url, "HOME": str(work), "XDG_CONFIG_HOME": str(work),
            "XDG_STATE_HOME": str(work), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     archive = work / f"archive-{rows}"
+    # --force: every row is past the retention, which the deletion guard rightly refuses.
     subprocess.run(opsctl_argv("logs", "cleanup", "--archive", "--archive-uri",
-                               archive.as_uri(), "--batch-size", "5000"),
+                               archive.as_uri(), "--batch-size", "5000", "--force"),
                    env=env, check=True, capture_output=True)
     catalogue(url, archive)
     objects = sorted((archive / "export_logs").glob("*.jsonl.gz"))
