@@ -211,8 +211,9 @@ def test_dry_run_reads_and_writes_nothing(cli: Cli, db_url: str, archive: Archiv
     assert database_snapshot(db_url) == before
 
 
-def test_nothing_to_restore(cli: Cli, db_url: str, archive: Archive) -> None:
+def test_nothing_to_restore(cli: Cli, db_url: str, archive: Archive, tmp_path: Path) -> None:
     insert_exports(db_url, [])
+    (tmp_path / "archive").mkdir()  # an empty directory; S3: a bucket with nothing under it
 
     result = restore(cli, archive)
 

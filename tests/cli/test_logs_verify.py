@@ -131,7 +131,10 @@ def test_markers_and_other_endings_are_not_objects(cli: Cli, db_url: str,
     assert counts(summary) == (1, 2, 1, 0, 0, 0)
 
 
-def test_a_uri_with_no_objects_is_zero_objects(cli: Cli, archive: Archive) -> None:
+def test_a_uri_with_no_objects_is_zero_objects(cli: Cli, archive: Archive,
+                                               tmp_path: Path) -> None:
+    (tmp_path / "archive").mkdir()  # an empty directory; S3: a bucket with nothing under it
+
     code, summary, _ = verify(cli, archive)
 
     assert code == 0
@@ -164,6 +167,21 @@ def test_a_file_where_the_directory_should_be_is_unknown(cli: Cli, tmp_path: Pat
 
     assert result.exit_code == 3
     assert result.one("error")["error"]["kind"] == "archive_unavailable"
+
+
+@pytest.mark.parametrize("command", ["verify", "restore"])
+def test_a_directory_that_does_not_exist_is_unknown(cli: Cli, db_url: str, tmp_path: Path,
+                                                    command: str) -> None:
+    insert_exports(db_url, [])
+    missing = (tmp_path / "typo").as_uri()
+
+    result = cli("logs", command, "--archive-uri", missing)
+
+    assert result.exit_code == 3, result.stdout
+    error = result.one("error")
+    assert error["error"]["kind"] == "archive_unavailable"
+    assert "does not exist" in error["error"]["message"]
+    assert not (tmp_path / "typo").exists()  # a reader creates nothing
 
 
 def test_a_bad_uri_is_a_usage_error(cli: Cli) -> None:

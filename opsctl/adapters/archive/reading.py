@@ -39,7 +39,9 @@ class LocalArchiveObjects:
         try:
             info = os.stat(self.directory)
         except FileNotFoundError:
-            return  # never written to: no objects
+            # A typo in the URI or an unmounted volume must not read as a clean, empty
+            # archive: only a writer creates the directory, so a reader needs it there.
+            raise ArchiveUnavailable(f"archive {self.uri} does not exist") from None
         except OSError as exc:
             raise ArchiveUnavailable(f"archive {self.uri}: {exc.strerror or exc}") from exc
         if not stat.S_ISDIR(info.st_mode):
