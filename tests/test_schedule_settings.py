@@ -87,3 +87,35 @@ def test_config_validate_exits_78_on_a_bad_schedule(sqlite_cli: Cli, tmp_path: P
 
     assert result.exit_code == 78
     assert result.one("error")["error"]["message"].startswith("schedule.files.cleanup: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[schedule]\nmetrics.aggregate = "5 * * * *"\n"metrics.aggregate" = "6 * * * *"\n',
+         "schedule.metrics.aggregate"),
+        ('[schedule]\n"failure-rate.check" = "5 * * * *"\nfailure_rate.check = "6 * * * *"\n',
+         "schedule.failure-rate.check"),
+        ('[heartbeat.jobs]\nfiles.cleanup = "http://127.0.0.1:9/a"\n'
+         '"files.cleanup" = "http://127.0.0.1:9/b"\n', "heartbeat.jobs.files.cleanup"),
+    ],
+)
+def test_a_job_written_dotted_and_quoted_is_a_config_error(
+    sqlite_cli: Cli, tmp_path: Path, text: str, key: str
+) -> None:
+    config = tmp_path / "twice.toml"
+    config.write_text(text)
+
+    result = sqlite_cli("--config", str(config), "schedule", "show")
+
+    assert result.exit_code == 78
+    message = result.one("error")["error"]["message"]
+    assert message.startswith(f"{key}: ") and "twice" in message
+    assert "9/a" not in result.stdout and "9/b" not in result.stdout
+
+
+def test_an_environment_variable_still_overrides_a_quoted_key(tmp_path: Path) -> None:
+    jobs = load(tmp_path, '[schedule]\n"metrics.aggregate" = "5 * * * *"\n',
+                {"OPSCTL_SCHEDULE__METRICS__AGGREGATE": "7 * * * *"})
+
+    assert jobs["metrics.aggregate"] == "7 * * * *"

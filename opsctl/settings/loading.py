@@ -34,6 +34,7 @@ from opsctl.errors import ConfigError, OpsctlError, UsageError
 from opsctl.settings.fields import InvalidKey
 from opsctl.settings.health import CHECK_MODELS
 from opsctl.settings.model import Settings
+from opsctl.settings.schedule import job_key
 
 # --- loading -------------------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ def load_settings(
     path = _config_path(config_path, env)
     data = _read_toml(path) if path is not None else {}
     _refuse_deep_nesting(data, path)
+    _refuse_repeated_job_keys(data, path)
     init = dict(overrides or {})
     sources = (
         InitSettingsSource(Settings, init_kwargs=init),
@@ -195,6 +197,39 @@ def _refuse_deep_nesting(data: dict[str, Any], path: Path | None) -> None:
                          for name, value in node.items())
         elif isinstance(node, list):
             stack.extend((value, f"{key}[{i}]", depth + 1) for i, value in enumerate(node))
+
+
+def _refuse_repeated_job_keys(data: Mapping[str, Any], path: Path | None) -> None:
+    """ConfigError naming a job written both dotted and quoted in ``[schedule]`` or
+    ``[heartbeat.jobs]``: both spellings are the same key, which TOML refuses to define
+    twice, so the file is ambiguous and no spelling may silently win. Only the file is
+    checked: an ``OPSCTL_SCHEDULE__...`` variable overrides a file key, whatever its form."""
+    heartbeat = data.get("heartbeat")
+    tables = (("schedule", data.get("schedule"), job_key),
+              ("heartbeat.jobs", heartbeat.get("jobs") if isinstance(heartbeat, dict) else None,
+               str))
+    for section, table, fold in tables:
+        if not isinstance(table, dict):
+            continue
+        seen: set[str] = set()
+        for spelled in _flat_keys(table, ""):
+            name = fold(spelled)
+            if name in seen:
+                key = f"{section}.{name}"
+                raise ConfigError(f"{key}: defined twice (dotted and quoted spellings of "
+                                  f"the same job) in {path}", key=key)
+            seen.add(name)
+
+
+def _flat_keys(table: Mapping[str, Any], prefix: str) -> list[str]:
+    # A list, not a dict: the repeats are what is being looked for.
+    found: list[str] = []
+    for name, value in table.items():
+        if isinstance(value, dict):
+            found.extend(_flat_keys(value, f"{prefix}{name}."))
+        else:
+            found.append(f"{prefix}{name}")
+    return found
 
 
 def _translate(

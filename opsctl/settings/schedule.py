@@ -57,6 +57,11 @@ def _job_name(key: str) -> str | None:
     return next((job for job in SCHEDULED_JOBS if job == wanted), None)
 
 
+def job_key(key: str) -> str:
+    """The one name a ``[schedule]`` key stands for, so two spellings can be compared."""
+    return _job_name(key) or key
+
+
 class ScheduleSettings(Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
