@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from opsctl.domain.job_names import JOB_NAMES
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs.runner import JOB_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

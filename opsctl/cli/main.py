@@ -80,7 +80,7 @@ def _job_of(exc: click_exceptions.UsageError) -> str | None:
     """The job a usage error belongs to (``opsctl metrics aggregate`` → metrics.aggregate)."""
     if exc.ctx is None:
         return None
-    from opsctl.jobs.runner import JOB_NAMES
+    from opsctl.domain.job_names import JOB_NAMES
 
     words = exc.ctx.command_path.split()[1:]
     job = ".".join(words)

@@ -26,10 +26,6 @@ from opsctl.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = (
-    "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe",
-    "logs.restore", "files.audit",
-)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 from opsctl.domain.durations import format_duration
+from opsctl.domain.job_names import JOB_NAMES
 from opsctl.domain.units import human_ms
 from opsctl.errors import UsageError
 from opsctl.events import Emitter
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.jobs.runner import JOB_NAMES
 from opsctl.ports import RunHistory, RunRecord
 
 SUMMARY_TYPE = "job_runs_listed"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,12 +20,9 @@ from pydantic import (
 )
 
 from opsctl.domain.durations import parse_duration
+from opsctl.domain.job_names import JobName
 from opsctl.settings.fields import HttpUrlSecret, InvalidKey
 
-JobName = Literal[
-    "metrics.aggregate", "failure-rate.check", "files.cleanup", "logs.cleanup", "health.probe"
-]
-JOB_NAMES: tuple[str, ...] = get_args(JobName)
 CheckState = Literal["ok", "warning", "critical"]
 
 

@@ -15,13 +15,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from opsctl.domain.job_names import JOB_NAMES
 from opsctl.settings.fields import InvalidKey, Section
-from opsctl.settings.health import JOB_NAMES
 
 PLACEHOLDERS = frozenset({"job"})
 # Every job the runner runs, so each can have its own heartbeat.
-WATCHED_JOBS: tuple[str, ...] = tuple(dict.fromkeys(
-    (*JOB_NAMES, "logs.restore", "files.audit")))
+WATCHED_JOBS: tuple[str, ...] = JOB_NAMES
 
 
 def url_problem(url: str) -> str | None:

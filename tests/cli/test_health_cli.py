@@ -17,6 +17,7 @@ from support import Cli, CliResult, isolated_env
 
 from opsctl.adapters.db import migrations, tables
 from opsctl.adapters.db.database import Database
+from opsctl.domain.job_names import JOB_NAMES
 
 COMMON = ("timestamp", "level", "message", "logger", "type", "job", "run_id", "host",
           "version")
@@ -331,6 +332,19 @@ def test_the_probe_is_recorded_so_a_freshness_check_can_watch_it(
     assert 0 <= second.one("health_check")["detail"]["age_s"] < 60
     assert recorded_runs(sqlite_url) == [("health.probe", "unhealthy", 2),
                                          ("health.probe", "healthy", 0)]
+
+
+@pytest.mark.parametrize("job", JOB_NAMES)
+def test_a_freshness_check_watches_every_job_the_runner_runs(
+    sqlite_cli: Cli, tmp_path: Path, job: str
+) -> None:
+    watch = config(tmp_path, f'name = "fresh"\nkind = "freshness"\njob = "{job}"\n'
+                   'max_age = "1h"')
+
+    result = probe(sqlite_cli, watch)
+
+    assert result.exit_code == 2, result.stdout  # never run: critical, not a config error
+    assert result.one("health_check")["error"]["kind"] == "never_run"
 
 
 def test_a_dry_run_probe_records_nothing(sqlite_cli: Cli, sqlite_url: str) -> None:

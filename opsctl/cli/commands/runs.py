@@ -16,13 +16,13 @@ from opsctl.cli import nagios, render
 from opsctl.cli.nagios import ReportFormat
 from opsctl.cli.session import Session, guarded
 from opsctl.domain.durations import parse_duration
+from opsctl.domain.job_names import JOB_NAMES
 from opsctl.domain.nagios import Perf, above, below, status_line
 from opsctl.domain.units import MISSING, human_ms, human_percent
 from opsctl.events import Emitter
 from opsctl.jobs import runs_list, runs_stats
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
-from opsctl.jobs.runner import JOB_NAMES
 
 if TYPE_CHECKING:
     from datetime import datetime
