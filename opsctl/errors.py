@@ -72,7 +72,12 @@ class DependencyUnavailable(OpsctlError):
 
 
 class DatabaseUnavailable(DependencyUnavailable):
+    """The database could not do the work. ``answered`` is True when it did answer (with
+    an error): such a run is still recorded in history, where a database that could not
+    be reached at all is not worth another connect timeout."""
+
     kind = "database_unavailable"
+    answered = False
 
 
 class StorageUnavailable(DependencyUnavailable):

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from typer import _click as click  # typer vendors click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command, get_group
 
 from opsctl import __version__
@@ -52,7 +52,48 @@ class LazyGroup(TyperGroup):
         # A group without its subcommand is a usage error (64) like any other; printing the
         # group's help instead would put text on stdout in JSON mode.
         group.no_args_is_help = False
+        group.rich_markup_mode = None
+        for command in group.commands.values():
+            plain_help(command)
+            if not any(param.name == "late_output" for param in command.params):
+                command.params.append(_late_output_option())
         return group
+
+
+def plain_help(command: click.Command) -> None:
+    """Help as plain text: brackets in help texts (``[[health.checks]]``, ``[source]``)
+    are not read as rich markup and lost, docstrings are reflowed instead of keeping the
+    source's line breaks, and flags carry no ``<bool>`` / ``<int range>`` noise."""
+    if isinstance(command, TyperCommand | TyperGroup):
+        command.rich_markup_mode = None
+    for param in command.params:
+        # The range a flag accepts is checked with a clear message; in the help it is noise.
+        setattr(param, "_get_number_range_help_str", lambda: None)  # noqa: B010
+
+
+def _late_output_option() -> click.Parameter:
+    """``-o/--output`` after the command too (``opsctl logs stats -o json``), the way
+    kubectl and gh take it; it overrides one given before the command."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _output(
+        late_output: Annotated[OutputMode | None, typer.Option(
+            "--output", "-o", help="json or text (also accepted before the command).")] = None,
+    ) -> None:
+        pass
+
+    param = get_command(probe).params[0]
+    param.expose_value = False
+    param.callback = _apply_late_output
+    return param
+
+
+def _apply_late_output(ctx: click.Context, _param: click.Parameter, value: object) -> None:
+    if isinstance(value, OutputMode):
+        env = ctx.find_root().obj
+        if isinstance(env, Environment) and env.session is not None:
+            env.session.set_output(value.value)
 
 
 class OutputMode(StrEnum):
@@ -74,6 +115,7 @@ app = typer.Typer(
     help="Scheduled upkeep for the data-export service: metrics, failure-rate alerts, "
     "file and log cleanup, health probes.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -98,7 +140,7 @@ def main(
     ] = None,
     output: Annotated[
         OutputMode | None,
-        typer.Option("--output", help="json lines for machines, text for people; auto picks "
+        typer.Option("--output", "-o", help="json lines for machines, text for people; auto picks "
                      "json when stdout is not a terminal. (env: OPSCTL_OUTPUT)"),
     ] = None,
     log_level: Annotated[

@@ -21,6 +21,7 @@ from typer.main import get_command
 
 from opsctl.cli.app import app
 from opsctl.cli.session import Environment, report_error
+from opsctl.cli.streams import SIGPIPE_EXIT, broken, guard
 from opsctl.errors import Interrupted, OpsctlError, UsageError
 from opsctl.exit_codes import ExitCode
 from opsctl.runtime import process_env
@@ -40,11 +41,28 @@ def main(
     other than the one its summary states."""
     env = Environment(
         environ=dict(process_env() if environ is None else environ),
-        stdout=stdout or sys.stdout,
-        stderr=stderr or sys.stderr,
+        stdout=guard(stdout or sys.stdout),
+        stderr=guard(stderr or sys.stderr),
     )
-    command = get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    # Help and usage text that click prints on its own goes to sys.stdout/stderr: guard
+    # those too when they are the streams of this run.
+    swapped = stdout is None and stderr is None
+    saved = sys.stdout, sys.stderr
+    if swapped:
+        sys.stdout, sys.stderr = env.stdout, env.stderr
+    try:
+        code = _dispatch(env, args, restore_signals)
+    finally:
+        if swapped:
+            sys.stdout, sys.stderr = saved
+    if broken(env.stdout, env.stderr):
+        return SIGPIPE_EXIT  # the reader went away: the shell's code for SIGPIPE, no message
+    return code
+
+
+def _dispatch(env: Environment, args: list[str], restore_signals: bool) -> int:
+    command = get_command(app)
     # Until a job installs its own handlers, a signal still ends in one error event and
     # 143/130, not a silent death while imports or the config load.
     previous = _install_early_signal_handlers(env)

@@ -99,6 +99,13 @@ class Session:
         configure_diagnostics(runtime, session.diagnostics_redactor)
         return session
 
+    def set_output(self, requested: str) -> None:
+        """Switch the output mode after start (``-o`` given after the command)."""
+        from opsctl.events import configure_diagnostics
+
+        self.runtime.output = resolve_output(requested, self.runtime.stdout_isatty)
+        configure_diagnostics(self.runtime, self.diagnostics_redactor)
+
     @classmethod
     def of(cls, ctx: typer.Context) -> Session:
         env = ctx.find_root().obj

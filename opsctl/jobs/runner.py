@@ -60,9 +60,11 @@ def execute(
     started = runtime.clock()
     watch = _Watch(spec, runtime, emitter, started, () if spec.dry_run else tuple(observers))
     outcome = _run(spec, runtime, emitter, bookkeeping, work, watch)
-    if spec.dry_run or isinstance(outcome.error, LockHeld | DatabaseUnavailable):
+    unreachable = isinstance(outcome.error, DatabaseUnavailable) and not outcome.error.answered
+    if spec.dry_run or unreachable or isinstance(outcome.error, LockHeld):
         # Nothing to record, or nowhere to record it: another connect timeout would only
-        # delay the exit cron is waiting for.
+        # delay the exit cron is waiting for. A database that answered with an error (a
+        # missing source table, a failed statement) is reachable: that run is recorded.
         return outcome
     if outcome.result is not None and outcome.result.database_down:
         return outcome

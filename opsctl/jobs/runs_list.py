@@ -59,7 +59,8 @@ def run(ctx: JobContext, history: RunHistory, params: ListParams) -> JobResult:
             emitters[record.job] = ctx.emitter.for_job(record.job)
         # Info even for a failed run: listing an old failure is not a new event to alert on.
         emitters[record.job].emit("job_run", _message(record), **row)
-        rows.append({"job": record.job, **row})
+        # ``details`` (the stored summary) is for the text view only, never an event field.
+        rows.append({"job": record.job, **row, "details": record.summary})
     scope = f" of {params.job}" if params.job else ""
     window = f" in the last {format_duration(params.since)}" if params.since else ""
     return JobResult(

@@ -16,7 +16,7 @@ from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.metrics import DbMetricsSource
 from opsctl.adapters.db.parallel_queries import ParallelQueries
 from opsctl.adapters.db.rollups import DbRollupStore
-from opsctl.errors import DatabaseUnavailable
+from opsctl.errors import SourceSchemaError
 from opsctl.ports import ErrorTypeCount, FormatAggregate, MetricRollup, WindowAggregate
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -199,15 +199,15 @@ def test_remapped_table_and_columns(db_url: str) -> None:
     assert remapped == plain
 
 
-def test_a_missing_table_is_a_database_error_naming_it(db_url: str) -> None:
+def test_a_missing_table_is_a_source_error_naming_it(db_url: str) -> None:
     db = prepared(db_url, [])
-    with pytest.raises(DatabaseUnavailable, match="table export_archive does not exist"):
+    with pytest.raises(SourceSchemaError, match="table export_archive does not exist"):
         DbMetricsSource(db, "export_archive", {}).aggregate(START, END, 5)
 
 
-def test_a_missing_column_is_a_database_error_not_a_crash(db_url: str) -> None:
+def test_a_missing_column_is_a_source_error_not_a_crash(db_url: str) -> None:
     db = prepared(db_url, crafted_rows())
-    with pytest.raises(DatabaseUnavailable, match="took_ms"):
+    with pytest.raises(SourceSchemaError, match=r"took_ms.*\[source.columns\]"):
         DbMetricsSource(db, "export_logs", {"duration_ms": "took_ms"}).aggregate(START, END, 5)
 
 
@@ -285,7 +285,7 @@ def test_a_failing_query_cancels_the_ones_still_running(pg_url: str) -> None:
         )
         conn.execute(text(SLOW_VIEW))
     slow = DbMetricsSource(db, "slow_exports", {"file_size_bytes": "no_such_column"})
-    with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+    with pytest.raises(SourceSchemaError, match="no_such_column"):
         slow.aggregate(START, END, 5)
     with engine.connect() as conn:
         still_running = conn.execute(

@@ -9,7 +9,7 @@ from support import export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.failure_counts import DbFailureCounts
-from opsctl.errors import DatabaseUnavailable
+from opsctl.errors import SourceSchemaError
 from opsctl.ports import ErrorTypeCount, OutcomeCounts
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -85,7 +85,7 @@ def test_remapped_table_and_columns(db_url: str) -> None:
     assert counts == OutcomeCounts(1, 1, (ErrorTypeCount("timeout", 1),))
 
 
-def test_missing_table_is_a_database_error(db_url: str) -> None:
+def test_missing_table_is_a_source_error(db_url: str) -> None:
     db = _prepare(db_url)
-    with pytest.raises(DatabaseUnavailable, match="export_logs"):
+    with pytest.raises(SourceSchemaError, match="export_logs"):
         DbFailureCounts(db, "export_logs", {}).counts(START, END, 5)

@@ -18,7 +18,7 @@ from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.migrations import ensure_schema
 from opsctl.adapters.db.old_logs import OldLogsRepository
 from opsctl.adapters.db.tables import source_table
-from opsctl.errors import DatabaseUnavailable
+from opsctl.errors import SourceSchemaError
 from opsctl.ports import CatalogRecord, LogBatch
 from opsctl.settings.data import SourceColumns, SourceSettings
 
@@ -116,20 +116,20 @@ def test_stats_of_an_empty_table(db_url: str, repo: OldLogsRepository) -> None:
             stats.newest_created_at) == (0, 0, None, None)
 
 
-def test_a_missing_table_is_database_unavailable(db_url: str, repo: OldLogsRepository) -> None:
+def test_a_missing_table_is_a_source_error(db_url: str, repo: OldLogsRepository) -> None:
     insert_exports(db_url, [], table="something_else")
 
-    with pytest.raises(DatabaseUnavailable):
+    with pytest.raises(SourceSchemaError, match=r"\[source\] table"):
         repo.stats(CUTOFF)
 
 
-def test_a_failing_batch_query_is_database_unavailable(db_url: str) -> None:
+def test_a_missing_column_in_a_batch_query_is_a_source_error(db_url: str) -> None:
     seed(db_url, [OLD, OLD])
 
     for repo in repository(db_url, columns=SourceColumns(id="no_such_column")):
-        with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+        with pytest.raises(SourceSchemaError, match="no_such_column"):
             next(repo.batches(CUTOFF, 10))
-        with pytest.raises(DatabaseUnavailable, match="no_such_column"):
+        with pytest.raises(SourceSchemaError, match="no_such_column"):
             next(repo.delete_batches(CUTOFF, 10))
     assert remaining_ids(db_url) == [1, 2]
 

@@ -357,16 +357,16 @@ def test_invalid_config_exits_78(sqlite_cli: Cli) -> None:
     assert "failure_rate.threshold" in result.one("error")["error"]["message"]
 
 
-def test_missing_export_table_exits_3(cli: Cli, db_url: str) -> None:
+def test_missing_export_table_exits_78(cli: Cli, db_url: str) -> None:
     _seed(db_url, [])
     engine = create_engine(db_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE export_logs")
     engine.dispose()
     result = cli(*CHECK)
-    assert result.exit_code == 3
+    assert result.exit_code == 78
     error = result.one("error")
-    assert error["error"]["kind"] == "database_unavailable"
+    assert error["error"]["kind"] == "source_missing"
     assert "export_logs" in error["error"]["message"]
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -394,7 +394,7 @@ def test_text_output_for_people(sqlite_cli: Cli, sqlite_url: str) -> None:
     result = sqlite_cli(*CHECK, output="text", env={"NO_COLOR": "1"})
     assert result.exit_code == 2
     out = result.stdout
-    assert out.startswith("alert failure rate 12.5 % above the alert threshold 10.0 %")
+    assert out.startswith("alert: failure rate 12.5 % above the alert threshold 10.0 %")
     for text in ("12.5 %", "5 / 40", "10.0 %", "5.0 %", "timeout", "s3_error",
                  "opened now; no webhook configured", "last 1h: "):
         assert text in out

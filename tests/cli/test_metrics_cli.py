@@ -227,13 +227,13 @@ def test_remapped_table_and_columns_from_the_environment(cli: Cli, db_url: str) 
     assert (event["total_exports"], event["avg_duration_ms"]) == (21, 1200.0)
 
 
-def test_a_missing_source_table_exits_3_with_an_error_event(cli: Cli, db_url: str) -> None:
+def test_a_missing_source_table_exits_78_with_an_error_event(cli: Cli, db_url: str) -> None:
     seed(db_url, rows(), table="something_else")
     result = cli("metrics", "aggregate", *WINDOW)
-    assert result.exit_code == 3
+    assert result.exit_code == 78
     [event] = result.events
-    assert (event["type"], event["state"], event["exit_code"]) == ("error", "error", 3)
-    assert event["error"]["kind"] == "database_unavailable"
+    assert (event["type"], event["state"], event["exit_code"]) == ("error", "error", 78)
+    assert event["error"]["kind"] == "source_missing"
     assert "table export_logs does not exist" in event["error"]["message"]
     assert "Traceback" not in result.stdout + result.stderr
 

@@ -196,9 +196,9 @@ def test_stats_text_view_shows_one_row_per_job_and_the_reasons(
     result = cli("runs", "stats", output="text")
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    (cleanup,) = [line for line in lines if line.startswith(" files.cleanup")]
-    assert cleanup.split()[:6] == ["files.cleanup", "alert", "5", "40.0", "%", "3.0"]
-    (probe,) = [line for line in lines if line.startswith(" health.probe")]
+    (cleanup,) = [line for line in lines if line.startswith("files.cleanup ")]
+    assert cleanup.split()[:6] == ["files.cleanup", "alert", "5", "40", "%", "3.0"]
+    (probe,) = [line for line in lines if line.startswith("health.probe ")]
     assert probe.split()[:3] == ["health.probe", "ok", "1"]
     assert "alert files.cleanup: last 3 runs failed (>= 3 in a row)" in lines
     assert "alert files.cleanup: 60.0 % of 5 runs failed (> 50.0 %)" in lines
@@ -275,7 +275,7 @@ def test_list_text_view(cli: Cli, db_url: str, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("COLUMNS", "160")
     record(db_url, run("files.cleanup", minutes(3), 3, 1234, summary={},
                        error={"kind": "storage_unavailable", "message": "disk [gone]"}))
-    result = cli("runs", "list", output="text")
+    result = cli("runs", "list", output="text", env={"COLUMNS": "160"})
     assert result.exit_code == 0
     (row,) = [line for line in result.stdout.splitlines() if "files.cleanup" in line]
     assert row.split()[2:] == ["files.cleanup", "error", "1.2", "s", "3", "storage_unavailable:",

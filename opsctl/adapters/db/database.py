@@ -8,6 +8,7 @@ Only this package imports SQLAlchemy and psycopg; everything above sees ``Databa
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -18,7 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from opsctl.errors import DatabaseUnavailable, DependencyUnavailable, OperationTimeout
+from opsctl.adapters.db.source_schema import missing_column, missing_table
+from opsctl.errors import DatabaseUnavailable, OperationTimeout, OpsctlError
 
 # Parallel statements of one run (metrics) use a few connections at once; none is ever
 # closed before dispose(), so the pool must hold them all.
@@ -199,7 +201,7 @@ def translate_errors(db: Database) -> Iterator[None]:
         raise DatabaseUnavailable(f"database error: {error}") from error
 
 
-def _translated(db: Database, error: exc.DBAPIError) -> DependencyUnavailable:
+def _translated(db: Database, error: exc.DBAPIError) -> OpsctlError:
     orig = error.orig
     detail = (str(orig) if orig is not None else str(error)).strip().splitlines()
     message = detail[0] if detail else type(error).__name__
@@ -210,9 +212,38 @@ def _translated(db: Database, error: exc.DBAPIError) -> DependencyUnavailable:
             f"database statement exceeded {db.statement_timeout_s:g}s "
             f"(database.statement_timeout_s): {message}"
         )
-    if isinstance(error, exc.OperationalError | exc.InterfaceError):
+    missing = _missing_source(db, sqlstate, message)
+    if missing is not None:
+        return missing
+    if isinstance(error, exc.OperationalError | exc.InterfaceError) and not (
+        db.is_sqlite and _SQLITE_ANSWERS.search(message)
+    ):
         return DatabaseUnavailable(f"database unavailable ({where}): {message}")
-    return DatabaseUnavailable(f"database error ({where}): {message}")
+    answered = DatabaseUnavailable(f"database error ({where}): {message}")
+    answered.answered = True
+    return answered
+
+
+# SQLSTATE 42P01 undefined_table, 42703 undefined_column; SQLite says it in words.
+_UNDEFINED_TABLE, _UNDEFINED_COLUMN = "42P01", "42703"
+_TABLE_NAME = re.compile(r'relation "([^"]+)" does not exist|no such table: (\S+)')
+_COLUMN_NAME = re.compile(r'column "?([^" ]+)"? does not exist|no such column: (\S+)')
+# SQLite reports these as OperationalError although the database did answer.
+_SQLITE_ANSWERS = re.compile(r"no such (table|column)|syntax error|has no column")
+
+
+def _missing_source(db: Database, sqlstate: str | None, message: str) -> OpsctlError | None:
+    """A missing table or column that is not one of opsctl's own: the ``[source]`` names
+    are wrong (78), whichever job ran the statement."""
+    table = _TABLE_NAME.search(message)
+    if table and (sqlstate in (None, _UNDEFINED_TABLE)):
+        name = table.group(1) or table.group(2)
+        if not name.split(".")[-1].startswith("opsctl_"):
+            return missing_table(name, db.safe_url)
+    column = _COLUMN_NAME.search(message)
+    if column and (sqlstate in (None, _UNDEFINED_COLUMN)):
+        return missing_column(column.group(1) or column.group(2), db.safe_url)
+    return None
 
 
 class RunConnection:

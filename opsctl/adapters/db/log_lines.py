@@ -37,7 +37,8 @@ from sqlalchemy import Column, Connection, MetaData, Table, inspect, select, tex
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.instants import older_than
-from opsctl.errors import DatabaseUnavailable, OpsctlError
+from opsctl.adapters.db.source_schema import missing_column
+from opsctl.errors import OpsctlError
 from opsctl.ports import LogBatch
 
 
@@ -197,8 +198,7 @@ def full_table(conn: Connection, table: Table) -> Table:
     for key in ("id", "created_at"):
         name = table.c[key].name
         if name not in present:
-            raise DatabaseUnavailable(
-                f"table {table.name} has no column {name!r} (source.columns.{key})")
+            raise missing_column(name, conn.engine.url.render_as_string(hide_password=True))
     return Table(table.name, MetaData(), *columns, schema=table.schema)
 
 

@@ -40,7 +40,6 @@ from sqlalchemy import (
     and_,
     case,
     func,
-    inspect,
     literal_column,
     select,
     type_coerce,
@@ -48,9 +47,9 @@ from sqlalchemy import (
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.parallel_queries import ParallelQueries
+from opsctl.adapters.db.source_schema import require_table
 from opsctl.adapters.db.tables import source_table
 from opsctl.domain.stats import PercentilePicker
-from opsctl.errors import DatabaseUnavailable
 from opsctl.ports import ErrorTypeCount, FormatAggregate, WindowAggregate
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -151,13 +150,8 @@ class DbMetricsSource:
         return len(formats) > self.max_filtered_formats
 
     def _require_table(self) -> None:
-        t = self.table
         with self.db.connect() as conn:
-            if not inspect(conn).has_table(t.name, schema=t.schema):
-                raise DatabaseUnavailable(
-                    f"table {self.table_name} does not exist in {self.db.safe_url} "
-                    "(set [source] table, or create it with `opsctl demo seed`)"
-                )
+            require_table(conn, self.table, self.db.safe_url)
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 

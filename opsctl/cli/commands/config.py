@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Show or validate the configuration.", no_args_is_help=True)
 
 
-@app.command("show")
+@app.command("show", epilog="\b\nExamples:\n  opsctl config show\n  opsctl --config /etc/opsctl/config.toml config show -o json")
 def show(ctx: typer.Context) -> None:
     """Print the effective configuration (file, then environment), secrets redacted."""
     session = Session.of(ctx)
@@ -33,10 +33,10 @@ def show(ctx: typer.Context) -> None:
     guarded(session, action)
 
 
-@app.command("validate")
+@app.command("validate", epilog="\b\nExamples:\n  opsctl config validate /etc/opsctl/config.toml\n  OPSCTL_DATABASE__URL=postgresql://db/app opsctl config validate")
 def validate(
     ctx: typer.Context,
-    path: Annotated[Path | None, typer.Argument(help="Config file (default: --config).")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Config file. [default: the --config file]")] = None,
 ) -> None:
     """Check a config file; exit 0 when valid, 78 naming the key when not. For CI."""
     session = Session.of(ctx)
@@ -68,13 +68,14 @@ def _path(path: Path | None) -> str:
 @render.register("config")
 def _render_config(out: Console, result: JobResult) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"configuration: {result.fields['config_path']}", show_header=False,
-                  title_justify="left")
-    table.add_column("key", style="bold")
-    table.add_column("value")
+    out.print(Text(f"configuration: {result.fields['config_path']}", style="bold"))
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for key, value in _flatten(result.fields["config"]):
-        table.add_row(key, render._plain(value))
+        table.add_row(Text(key), Text(render.plain(value)))
     out.print(table)
 
 

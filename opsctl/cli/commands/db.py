@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="opsctl's own tables.", no_args_is_help=True)
 
 
-@app.command("init")
+@app.command("init", epilog="\b\nExamples:\n  opsctl db init\n  opsctl db init --source-indexes --dry-run\n  opsctl --config /etc/opsctl/config.toml db init")
 def init(
     ctx: typer.Context,
     source_indexes: Annotated[

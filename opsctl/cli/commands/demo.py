@@ -29,18 +29,18 @@ app = typer.Typer(help="Seed realistic demo data.", no_args_is_help=True)
 JOB, SUMMARY = "demo.seed", "demo_seeded"
 
 
-@app.command("seed")
+@app.command("seed", epilog="\b\nExamples:\n  opsctl demo seed\n  opsctl demo seed --rows 100000 --days 60 --seed 7 --no-files\n  opsctl demo seed --truncate --dry-run")
 def seed(
     ctx: typer.Context,
-    rows: Annotated[int, typer.Option("--rows", min=1, help="Exports to create.")] = 10_000,
-    days: Annotated[int, typer.Option("--days", min=1, max=3650,
+    rows: Annotated[int, typer.Option("--rows", min=1, metavar="N", help="Exports to create.")] = 10_000,
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, metavar="N",
                                       help="Spread created_at over this many days up to now.")
                     ] = 45,
     seed: Annotated[int | None, typer.Option(
-        "--seed", min=0, help="Same seed, same rows (ids, users, sizes). Default: random, "
+        "--seed", min=0, metavar="N", help="Same seed, same rows (ids, users, sizes). Default: random, "
         "reported in the summary.")] = None,
     files: Annotated[bool, typer.Option(
-        "--files/--no-files", help="Write the export files under the storage root "
+        "--files/--no-files", show_default=False, help="Write the export files under the storage root "
         "(--no-files for large benchmark tables).")] = True,
     truncate: Annotated[bool, typer.Option(
         "--truncate", help="Empty the table first instead of appending.")] = False,
@@ -131,21 +131,24 @@ def _run_without_history(session: Session, work: Callable[[JobContext], JobResul
 @render.register(SUMMARY)
 def _render_seeded(out: Console, result: JobResult) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     fields = result.fields
-    table = Table(title=result.message, show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_row("state", render.styled_state(result.state))
-    table.add_row("table", f"{fields['table']}" + (" (created)" if fields["table_created"]
-                                                     else ""))
+    render.headline(out, result)
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("state", render.state_text(result.state))
+    table.add_row("table", Text(f"{fields['table']}" + (" (created)" if fields["table_created"]
+                                                          else "")))
     if fields["truncated"]:
         table.add_row("rows removed", human_count(fields["rows_removed"]))
     table.add_row("rows", human_count(fields["rows"]))
     for name, counts in (("by status", fields["by_status"]), ("by format", fields["by_format"])):
-        table.add_row(name, ", ".join(f"{k} {human_count(v)}" for k, v in counts.items()))
-    table.add_row("files", f"{human_count(fields['files_written'])} under "
-                  f"{fields['storage_root']}" if fields["storage_root"] else "not written")
+        table.add_row(name, Text(", ".join(f"{k} {human_count(v)}" for k, v in counts.items())))
+    table.add_row("files", Text(f"{human_count(fields['files_written'])} under "
+                                f"{fields['storage_root']}" if fields["storage_root"]
+                                else "not written"))
     table.add_row("created_at", f"{fields['oldest_created_at']} … {fields['newest_created_at']}")
     table.add_row("seed", f"{fields['seed']} (--seed {fields['seed']} repeats these rows)")
     out.print(table)

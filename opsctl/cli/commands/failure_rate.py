@@ -33,23 +33,23 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Alert on the export failure rate.", no_args_is_help=True)
 
 
-@app.command("check")
+@app.command("check", epilog="\b\nExamples:\n  opsctl failure-rate check\n  opsctl failure-rate check --window 15m --threshold 0.2\n  opsctl failure-rate check --dry-run -o text")
 def check(
     ctx: typer.Context,
     window: Annotated[str | None, typer.Option(
         "--window", metavar="DUR",
-        help="Window ending now, e.g. 15m, 1h. (default: failure_rate.window, 60m)")] = None,
+        help="Window ending now, e.g. 15m, 1h. [default: failure_rate.window, 60m]")] = None,
     threshold: Annotated[float | None, typer.Option(
         "--threshold", metavar="F",
         help="Alert (exit 2, webhook) above this failed/(completed+failed) ratio, 0 to 1. "
-        "(default: failure_rate.threshold, 0.10)")] = None,
+        "[default: failure_rate.threshold, 0.10]")] = None,
     warning: Annotated[float | None, typer.Option(
         "--warning", metavar="F",
-        help="Warn (exit 1) above this ratio. (default: failure_rate.warning, 0.05)")] = None,
+        help="Warn (exit 1) above this ratio. [default: failure_rate.warning, 0.05]")] = None,
     min_samples: Annotated[int | None, typer.Option(
         "--min-samples", metavar="N", min=0,
         help="Fewer finished exports than this: insufficient_samples, exit 0. "
-        "(default: failure_rate.min_samples, 5)")] = None,
+        "[default: failure_rate.min_samples, 5]")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run",
         help="Compute and report only: no notification, no alert state, no run record.")
@@ -139,7 +139,7 @@ def _render(out: Console, result: JobResult) -> None:
 
     f = result.fields
     style = render.STATE_STYLES.get(result.state, "bold")
-    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
+    render.headline(out, result)
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column("field", style="bold")
     table.add_column("value")

@@ -14,7 +14,7 @@ from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
 
     from opsctl.ports import FileStore
 
@@ -24,7 +24,7 @@ JOB = "files.cleanup"
 SUMMARY_TYPE = "export_file_cleanup_complete"
 
 
-@app.command("cleanup")
+@app.command("cleanup", epilog="\b\nExamples:\n  opsctl files cleanup --dry-run -o text\n  opsctl files cleanup\n  opsctl files cleanup --limit 1000 --batch-size 500")
 def cleanup(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option(
@@ -32,11 +32,11 @@ def cleanup(
     )] = False,
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, metavar="N",
-        help="Handle at most N files in this run (default: files.limit, else no limit)."
+        help="Handle at most N files in this run. [default: files.limit; no limit when unset]"
     )] = None,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", min=1, max=10_000, metavar="N",
-        help="Rows read and files deleted per batch (default: files.batch_size, 500)."
+        help="Rows read and files deleted per batch. [default: files.batch_size, 2000]"
     )] = None,
     max_delete: MaxDelete = None,
     force: Force = False,
@@ -84,15 +84,16 @@ def file_store(session: Session) -> FileStore:
 
 @render.register(SUMMARY_TYPE)
 def _render_summary(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     fields = result.fields
-    table = Table(title=result.message, show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
+    render.headline(out, result)
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", justify="right", overflow="fold")
     dry = bool(fields.get("dry_run"))
-    table.add_row("state", render.styled_state(result.state))
+    table.add_row("state", render.state_text(result.state))
     table.add_row("candidates", human_count(fields["candidates"]))
     table.add_row("would delete" if dry else "deleted", human_count(fields["deleted_count"]))
     table.add_row("missing", human_count(fields["missing_count"]))
@@ -100,17 +101,18 @@ def _render_summary(out: Console, result: JobResult) -> None:
     table.add_row("bytes freed" + (" (would be)" if dry else ""),
                   human_bytes(fields["bytes_freed"]))
     if "error" in fields:
-        table.add_row("stopped by", f"[red]{escape(fields['error']['message'])}[/]")
+        table.add_row("stopped by", Text(str(fields["error"]["message"]), style="red"))
     out.print(table)
     sample = result.extra.get("sample") or []
     if dry and sample:
-        files = Table(title=f"first {len(sample)} files", title_justify="left")
-        files.add_column("file_path")
-        files.add_column("size", justify="right")
-        files.add_column("would be")
-        for entry in sample:
-            files.add_row(escape(entry["file_path"]), human_bytes(entry["size"]), entry["state"])
-        out.print(files)
+        out.print(Text(f"first {len(sample)} files", style="bold"))
+        rows: list[list[RenderableType]] = [
+            [Text(str(entry["file_path"])), human_bytes(entry["size"]), Text(str(entry["state"]))]
+            for entry in sample
+        ]
+        columns = [render.Column("file_path", flexible=True),
+                   render.Column("size", right=True), render.Column("would be")]
+        out.print(render.fitted_table(out, columns, rows))
 
 
 # The audit lives in its own module; it joins this group here.

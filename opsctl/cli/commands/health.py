@@ -18,7 +18,7 @@ from opsctl.jobs.health_probe import CHECK_EVENT, JOB, SUMMARY, ProbeParams, sel
 from opsctl.jobs.result import JobResult
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
 
     from opsctl.settings.health import HealthCheck
 
@@ -31,7 +31,7 @@ def _positive(value: float | None) -> float | None:
     return value
 
 
-@app.command("probe")
+@app.command("probe", epilog="\b\nExamples:\n  opsctl health probe\n  opsctl health probe --check db --check api --timeout 5\n  opsctl health probe --format nagios")
 def probe(
     ctx: typer.Context,
     check: Annotated[list[str] | None, typer.Option(
@@ -79,30 +79,41 @@ def _plan(
 
 @render.register(SUMMARY, absorbs=(CHECK_EVENT,))
 def _render_probe(out: Console, result: JobResult) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     rows: list[dict[str, Any]] | None = result.extra.get("checks")
     if rows is None:  # interrupted before any check reported
         render.key_values(out, result)
         return
-    table = Table(title_justify="left")
-    for column in ("check", "kind", "state"):
-        table.add_column(column)
-    table.add_column("latency", justify="right")
-    table.add_column("reason", overflow="fold")
+    render.headline(out, result)
+    cells: list[list[RenderableType]] = []
     for row in rows:
         error = row.get("error")
-        reason = error["message"] if error else ""
-        table.add_row(Text(row["check"], style="bold"), row["kind"],
-                      render.styled_state(row["state"]), human_ms(row["latency_ms"]),
-                      Text(reason))
-    out.print(table)
+        cells.append([Text(row["check"], style="bold"), Text(row["kind"]),
+                      render.state_text(row["state"]), Text(check_value(row)),
+                      human_ms(row["latency_ms"]), Text(error["message"] if error else "")])
+    columns = [render.Column("check"), render.Column("kind", drop=2),
+               render.Column("state"), render.Column("value", drop=1, right=True),
+               render.Column("latency", drop=3, right=True),
+               render.Column("reason", flexible=True)]
+    out.print(render.fitted_table(out, columns, cells))
     f = result.fields
-    failed = f"{f['checks_failed']} of {f['checks_total']} failed" if f["checks_failed"] else (
-        f"all {f['checks_total']} ok")
-    out.print(f"{render.styled_state(result.state)}: {failed} "
-              f"in {human_ms(f['duration_ms'])}")
+    out.print(Text(f"{f['checks_total']} checks in {human_ms(f['duration_ms'])}", style="dim"))
+
+
+def check_value(row: dict[str, Any]) -> str:
+    """What the check measured, where it measures something: free disk, the SQL number,
+    the age of the job's last success, the HTTP status."""
+    detail: dict[str, Any] = row.get("detail") or {}
+    if "free_percent" in detail:
+        return f"{detail['free_percent']:.1f} % free"
+    if "value" in detail and detail["value"] is not None:
+        return f"{detail['value']:g}"
+    if "age_s" in detail:
+        return f"{human_ms(detail['age_s'] * 1000)} ago"
+    if "http_status" in detail:
+        return f"HTTP {detail['http_status']}"
+    return ""
 
 
 def nagios_line(result: JobResult) -> str:

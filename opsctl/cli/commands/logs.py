@@ -32,7 +32,7 @@ RetentionDays = Annotated[int | None, typer.Option(
     "[default: logs.retention_days, 30]")]
 
 
-@app.command("stats")
+@app.command("stats", epilog="\b\nExamples:\n  opsctl logs stats\n  opsctl logs stats --retention-days 90 -o json")
 def stats(ctx: typer.Context, retention_days: RetentionDays = None) -> None:
     """Rows in the table, rows eligible for cleanup, oldest and newest created_at.
     Read-only: no lock, no run record."""
@@ -52,7 +52,7 @@ def stats(ctx: typer.Context, retention_days: RetentionDays = None) -> None:
     session.run_job(logs_stats.JOB, logs_stats.SUMMARY_TYPE, work, dry_run=True)
 
 
-@app.command("cleanup")
+@app.command("cleanup", epilog="\b\nExamples:\n  opsctl logs cleanup --dry-run -o text\n  opsctl logs cleanup --retention-days 90\n  opsctl logs cleanup --archive-uri s3://bucket/export-logs")
 def cleanup(
     ctx: typer.Context,
     retention_days: RetentionDays = None,
@@ -158,29 +158,30 @@ def _archive(session: Session, location: ArchiveLocation, marker: str) -> LogArc
 
 @render.register(logs_stats.SUMMARY_TYPE)
 def _render_stats(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     f = result.fields
-    table = Table(title=escape(result.message), show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
+    render.headline(out, result)
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_row("rows", human_count(f["total_rows"]))
     table.add_row(f"older than {f['retention_days']} days", human_count(f["eligible_for_cleanup"]))
-    table.add_row("cutoff", f["cutoff"])
-    table.add_row("oldest created_at", f["oldest_created_at"] or "—")
-    table.add_row("newest created_at", f["newest_created_at"] or "—")
+    table.add_row("cutoff", Text(str(f["cutoff"])))
+    table.add_row("oldest created_at", Text(str(f["oldest_created_at"] or "—")))
+    table.add_row("newest created_at", Text(str(f["newest_created_at"] or "—")))
     out.print(table)
 
 
-@render.register(logs_cleanup.SUMMARY_TYPE)
+@render.register(logs_cleanup.SUMMARY_TYPE, notes=("export_log_archive_written",))
 def _render_cleanup(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     f = result.fields
-    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
-    table = Table(show_header=False, box=None, padding=(0, 2))
+    render.headline(out, result)
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
     would = "would be " if f["dry_run"] else ""
@@ -191,7 +192,7 @@ def _render_cleanup(out: Console, result: JobResult) -> None:
     table.add_row(f"{would}written objects", human_count(f["archive_objects"]))
     if f["recovered_count"]:
         table.add_row("finished from a killed run", human_count(f["recovered_count"]))
-    table.add_row("archive", escape(f["archive_uri"] or "none"))
+    table.add_row("archive", Text(str(f["archive_uri"] or "none")))
     table.add_row("took", human_ms(f["duration_ms"]))
     out.print(table)
 

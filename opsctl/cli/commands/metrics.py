@@ -34,7 +34,7 @@ class PeriodChoice(StrEnum):
     daily = "daily"
 
 
-@app.command("aggregate")
+@app.command("aggregate", epilog="\b\nExamples:\n  opsctl metrics aggregate\n  opsctl metrics aggregate --store\n  opsctl metrics aggregate --window 7d -o text\n  opsctl metrics aggregate --since 2026-11-20T09:00Z --until 2026-11-20T10:00Z --store")
 def aggregate(
     ctx: typer.Context,
     period: Annotated[
@@ -42,7 +42,7 @@ def aggregate(
         typer.Option(
             "--period",
             help="Default window: the last complete hour or UTC day. "
-            "(default: metrics.period, hourly)",
+            "[default: metrics.period, hourly]",
         ),
     ] = None,
     window: Annotated[
@@ -58,7 +58,7 @@ def aggregate(
     until: Annotated[
         str | None,
         typer.Option(
-            "--until", metavar="TS", help="Window end, excluded (needs --since). (default: now)"
+            "--until", metavar="TS", help="Window end, excluded (needs --since). [default: now]"
         ),
     ] = None,
     store: Annotated[
@@ -190,18 +190,18 @@ def _params(
     return params
 
 
-@app.command("report")
+@app.command("report", epilog="\b\nExamples:\n  opsctl metrics report\n  opsctl metrics report --since 30d\n  opsctl metrics report --period daily --since 90d -o json")
 def report(
     ctx: typer.Context,
     since: Annotated[
         str | None,
         typer.Option("--since", metavar="DUR",
-                     help="How far back, e.g. 24h, 30d. (default: 24h hourly, 30d daily)"),
+                     help="How far back, e.g. 24h, 30d. [default: 24h hourly, 30d daily]"),
     ] = None,
     period: Annotated[
         PeriodChoice | None,
         typer.Option("--period", help="One point per UTC hour or day. "
-                     "(default: metrics.period, hourly)"),
+                     "[default: metrics.period, hourly]"),
     ] = None,
     html: pages.HtmlOption = None,
 ) -> None:

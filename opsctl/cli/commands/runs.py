@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,7 +27,7 @@ from opsctl.jobs.result import JobResult
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from rich.console import Console
+    from rich.console import Console, RenderableType
 
     from opsctl.ports import RunHistory
 
@@ -50,13 +50,13 @@ def _job_name(text: str) -> str:
     return text
 
 
-@app.command("list")
+@app.command("list", epilog="\b\nExamples:\n  opsctl runs list\n  opsctl runs list --job files.cleanup --since 1d\n  opsctl runs list --limit 100 -o json")
 def list_(
     ctx: typer.Context,
     job: Annotated[str | None, typer.Option(
         "--job", metavar="NAME", parser=_job_name,
         help=f"Only this job ({', '.join(JOB_NAMES)}).")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N runs.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="At most N runs.")] = 20,
     since: Annotated[timedelta | None, typer.Option(
         "--since", metavar="DUR", parser=_duration,
         help="Only runs finished in the last DUR (30m, 1d).")] = None,
@@ -68,12 +68,12 @@ def list_(
                                      lambda c, h: runs_list.run(c, h, params)))
 
 
-@app.command("stats")
+@app.command("stats", epilog="\b\nExamples:\n  opsctl runs stats\n  opsctl runs stats --window 1d")
 def stats(
     ctx: typer.Context,
     window: Annotated[timedelta | None, typer.Option(
         "--window", metavar="DUR", parser=_duration,
-        help="Look back this far (default: [runs] window, 7d).")] = None,
+        help="Look back this far. [default: runs.window, 7d]")] = None,
     format_: Annotated[ReportFormat, typer.Option("--format", help=nagios.FORMAT_HELP)
     ] = ReportFormat.events,
 ) -> None:
@@ -113,76 +113,103 @@ def _report(session: Session, name: str, job: Report) -> JobResult:
 
 
 # --- text views ---------------------------------------------------------------------------
-# Tables for a terminal: one line per row, the last column cut with an ellipsis rather than
-# wrapped, so a long history of failures stays scannable. Full texts are in the JSON events.
+# Tables for a terminal, readable at 80 columns: whole columns are left out on a narrow
+# terminal (least useful first) rather than every column cut to "s…", and the text column
+# (summary, reasons) folds onto more lines instead of losing its end.
 
 _SHORT_REASONS = {
     runs_stats.FAILURE_RATE: "failure rate",
     runs_stats.CONSECUTIVE_FAILURES: "streak",
     runs_stats.AVG_DURATION: "slow",
 }
-_RIGHT = frozenset({"duration", "exit", "runs", "ok", "avg", "p95", "streak"})
+_Column = render.Column
 
-
-def _print_table(out: Console, title: str, columns: list[str], rows: list[list[str]]) -> None:
-    """Fixed columns at their content's width; the last one gets what is left of the line.
-
-    Rich would otherwise shrink every column alike and cut job names and states.
-    """
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    fixed = columns[:-1]
-    used = sum(
-        max([len(name)] + [Text.from_markup(row[i]).cell_len for row in rows]) + 3
-        for i, name in enumerate(fixed)
-    )
-    for name in fixed:
-        table.add_column(name, no_wrap=True, justify="right" if name in _RIGHT else "left")
-    table.add_column(columns[-1], no_wrap=True, overflow="ellipsis",
-                     max_width=max(12, out.width - used - 2))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
+# What a person looks for first in each job's stored summary.
+_SUMMARY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "metrics.aggregate": (("total_exports", "exports"), ("failure_rate", "failure rate")),
+    "failure-rate.check": (("failure_rate", "failure rate"), ("total", "finished")),
+    "files.cleanup": (("deleted_count", "deleted"), ("missing_count", "missing"),
+                      ("failed_count", "failed")),
+    "logs.cleanup": (("deleted_count", "deleted"), ("archived_count", "archived")),
+    "health.probe": (("checks_failed", "checks failed"), ("checks_total", "of")),
+}
 
 
 @render.register(runs_list.SUMMARY_TYPE)
 def _render_list(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
+    from rich.text import Text
 
-    rows = [
-        [f"{row['started_at']:%m-%d %H:%M:%S}", row["job"], render.styled_state(row["state"]),
-         human_ms(row["duration_ms"]), str(row["job_exit_code"]), escape(row["summary"])]
+    render.headline(out, result)
+    rows: list[list[RenderableType]] = [
+        [Text(f"{row['started_at']:%m-%d %H:%M}"), Text(row["job"]),
+         render.state_text(row["state"]), human_ms(row["duration_ms"]),
+         str(row["job_exit_code"]), Text(_summary_text(row))]
         for row in result.extra["runs"]
     ]
-    _print_table(out, f"{result.message} (times UTC)",
-                 ["started", "job", "state", "duration", "exit", "summary"], rows)
+    columns = [_Column("started (UTC)"), _Column("job"), _Column("state"),
+               _Column("took", drop=2, right=True), _Column("exit", drop=1, right=True),
+               _Column("summary", flexible=True)]
+    if rows:
+        out.print(render.fitted_table(out, columns, rows))
+
+
+def _summary_text(row: dict[str, Any]) -> str:
+    """A run's outcome in words: its error, or the numbers that matter for its job."""
+    error = row.get("error")
+    if error:
+        return f"{error.get('kind', 'error')}: {error.get('message', '')}"
+    details: dict[str, Any] = row.get("details") or {}
+    keys = _SUMMARY_KEYS.get(row["job"])
+    if keys and all(key in details for key, _ in keys):
+        return ", ".join(f"{label} {_number(details[key], key)}" for key, label in keys)
+    return str(row["summary"]).replace("=", " ").replace("_", " ")
+
+
+def _number(value: Any, key: str) -> str:
+    if value is None:
+        return MISSING
+    if key.endswith("rate"):
+        return human_percent(float(value))
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 @render.register(runs_stats.SUMMARY_TYPE)
 def _render_stats(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
+    from rich.text import Text
 
     rules: runs_stats.AlertRules = result.extra["rules"]
     now: datetime = result.fields["window_end"]
-    rows = [
-        [row["job"], render.styled_state(row["state"]), str(row["runs"]),
-         human_percent(row["success_rate"]), human_ms(row["avg_duration_ms"]),
-         human_ms(row["p95_duration_ms"]),
-         f"{_age(now, row['last_run_at'])} {render.styled_state(row['last_state'])}",
-         _age(now, row["last_success_at"]), str(row["consecutive_failures"]),
-         ", ".join(_SHORT_REASONS.get(r, r) for r in row["reasons"]) or MISSING]
-        for row in result.extra["jobs"]
-    ]
-    _print_table(out, result.message, ["job", "state", "runs", "ok", "avg", "p95",
-                                       "last run (ago)", "last ok (ago)", "streak", "reasons"],
-                 rows)
+    render.headline(out, result)
+    rows: list[list[RenderableType]] = []
+    for row in result.extra["jobs"]:
+        last = Text(f"{_age(now, row['last_run_at'])} ")
+        last.append_text(render.state_text(row["last_state"] or ""))
+        rows.append([
+            Text(row["job"]), render.state_text(row["state"]), str(row["runs"]),
+            _percent(row["success_rate"]), human_ms(row["avg_duration_ms"]),
+            human_ms(row["p95_duration_ms"]), last, _age(now, row["last_success_at"]),
+            str(row["consecutive_failures"]),
+            Text(", ".join(_SHORT_REASONS.get(r, r) for r in row["reasons"]) or MISSING)])
+    # On a narrow terminal the reasons go first (the alert lines below spell them out).
+    columns = [_Column("job"), _Column("state"), _Column("runs", right=True),
+               _Column("ok", right=True), _Column("avg", drop=1, right=True),
+               _Column("p95", drop=4, right=True), _Column("last run"),
+               _Column("last ok", drop=2), _Column("streak", drop=3, right=True),
+               _Column("reasons", drop=5, flexible=True)]
+    if rows:
+        out.print(render.fitted_table(out, columns, rows))
+    out.print(Text("ages are times since now; ok is the share of runs that succeeded",
+                   style="dim"))
     for row in result.extra["jobs"]:
         for reason in row["reasons"]:
-            out.print(f"[bold red]alert[/] {row['job']}: "
-                      f"{escape(runs_stats.describe(reason, row, rules))}")
+            line = Text("alert ", style="bold red")
+            line.append(f"{row['job']}: {runs_stats.describe(reason, row, rules)}")
+            out.print(line)
+
+
+def _percent(ratio: float | None) -> str:
+    """Whole percents: the column has to stay narrow, and 99.5 % vs 99 % changes nothing."""
+    return MISSING if ratio is None else f"{ratio * 100:.0f} %"
 
 
 def _age(now: datetime, moment: datetime | None) -> str:
