@@ -46,6 +46,7 @@ class LazyGroup(TyperGroup):
         if cmd_name in SINGLE_COMMANDS:
             command = get_command(module.app)
             command.name = cmd_name
+            _for_people(command)
             return command
         group = get_group(module.app)
         group.name = cmd_name
@@ -54,10 +55,14 @@ class LazyGroup(TyperGroup):
         group.no_args_is_help = False
         group.rich_markup_mode = None
         for command in group.commands.values():
-            plain_help(command)
-            if not any(param.name == "late_output" for param in command.params):
-                command.params.append(_late_output_option())
+            _for_people(command)
         return group
+
+
+def _for_people(command: click.Command) -> None:
+    plain_help(command)
+    if not any(param.name == "late_output" for param in command.params):
+        command.params.append(_late_output_option())
 
 
 def plain_help(command: click.Command) -> None:

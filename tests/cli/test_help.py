@@ -19,7 +19,8 @@ def commands() -> list[list[str]]:
     found = []
     for name in GROUPS:
         group: Any = root.get_command(None, name)  # type: ignore[arg-type]
-        found += [[name, sub] for sub in group.commands]
+        found += [[name, sub] for sub in group.commands] if hasattr(group, "commands") else [
+            [name]]
     return found
 
 
@@ -34,8 +35,7 @@ def test_every_command_has_examples_and_clean_options(args: list[str],
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     text = help_of(args, capsys)
-    assert f"Examples: opsctl {' '.join(args)}" in text or "Examples: " in text
-    assert re.search(rf"Examples:.*\bopsctl (\S+ )*{args[0]} {args[1]}\b", text), text
+    assert re.search(rf"Examples:.*\bopsctl (\S+ )*{' '.join(args)}\b", text), text
     for noise in ("<bool>", "<int", "x<=", "x>=", "<float"):
         assert noise not in text, text
 

@@ -118,4 +118,4 @@ def _render_summary(out: Console, result: JobResult) -> None:
 # The audit lives in its own module; it joins this group here.
 from opsctl.cli.commands import files_audit  # noqa: E402
 
-app.command("audit")(files_audit.audit)
+app.command("audit", epilog="\b\nExamples:\n  opsctl files audit -o text\n  opsctl files audit --min-age 7d --report /tmp/audit.jsonl\n  opsctl files audit --delete-orphans --dry-run")(files_audit.audit)

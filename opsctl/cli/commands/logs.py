@@ -200,5 +200,5 @@ def _render_cleanup(out: Console, result: JobResult) -> None:
 # The way back (verify, restore) lives in its own module; it joins this group here.
 from opsctl.cli.commands import logs_archive  # noqa: E402
 
-app.command("verify")(logs_archive.verify)
-app.command("restore")(logs_archive.restore)
+app.command("verify", epilog="\b\nExamples:\n  opsctl logs verify\n  opsctl logs verify --archive-uri s3://bucket/export-logs")(logs_archive.verify)
+app.command("restore", epilog="\b\nExamples:\n  opsctl logs restore --archive-uri s3://bucket/export-logs --since 2026-10-01 --dry-run\n  opsctl logs restore --archive-uri file:///srv/archive --into export_logs_restored")(logs_archive.restore)

@@ -162,7 +162,7 @@ def _render_verify(out: Console, result: JobResult) -> None:
     from rich.table import Table
 
     f = result.fields
-    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
+    render.headline(out, result)
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
@@ -183,7 +183,7 @@ def _render_restore(out: Console, result: JobResult) -> None:
     from rich.table import Table
 
     f = result.fields
-    out.print(f"{render.styled_state(result.state)} {escape(result.message)}")
+    render.headline(out, result)
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
