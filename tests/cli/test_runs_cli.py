@@ -188,12 +188,9 @@ def test_runs_reports_do_not_create_the_sqlite_database(home: Path, sqlite_url: 
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
-def test_stats_text_view_shows_one_row_per_job_and_the_reasons(
-    cli: Cli, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "160")  # rich sizes its tables from the process's COLUMNS
+def test_stats_text_view_shows_one_row_per_job_and_the_reasons(cli: Cli, db_url: str) -> None:
     record(db_url, *cleanup_streak(), run("health.probe", minutes(5), 0, 50))
-    result = cli("runs", "stats", output="text")
+    result = cli("runs", "stats", output="text", env={"COLUMNS": "160"})
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     (cleanup,) = [line for line in lines if line.startswith("files.cleanup ")]
@@ -271,8 +268,7 @@ def test_bad_values_are_usage_errors(cli: Cli, args: list[str], mentions: str) -
     assert mentions in error["error"]["message"]
 
 
-def test_list_text_view(cli: Cli, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "160")
+def test_list_text_view(cli: Cli, db_url: str) -> None:
     record(db_url, run("files.cleanup", minutes(3), 3, 1234, summary={},
                        error={"kind": "storage_unavailable", "message": "disk [gone]"}))
     result = cli("runs", "list", output="text", env={"COLUMNS": "160"})

@@ -272,10 +272,10 @@ def test_schedule_show_as_a_nagios_plugin_ok_and_unknown(cli: Cli, db_url: str, 
 @pytest.mark.parametrize("width", [60, 80, 120])
 @pytest.mark.parametrize("command", ["status", "schedule show"])
 def test_text_views_keep_job_names_and_verdicts_whole(
-    cli: Cli, crafted: str, width: int, command: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, crafted: str, width: int, command: str
 ) -> None:
-    monkeypatch.setenv("COLUMNS", str(width))  # what a terminal of that width sets
-    result = cli(*command.split(), output="text", env=ALL_EVERY_MINUTE)
+    # What a terminal of that width sets, in the run's own environment.
+    result = cli(*command.split(), output="text", env={**ALL_EVERY_MINUTE, "COLUMNS": str(width)})
 
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
