@@ -165,3 +165,10 @@ def test_text_view_has_three_block_charts_within_80_columns(sqlite_cli: Cli,
     assert "11 exports, 3 failed (30.0 %); busiest" in result.stdout
     assert "2 of 720 periods above the failure-rate threshold" in result.stdout
     assert max(len(line) for line in lines) <= 80
+
+
+def test_text_view_of_an_empty_span_says_so(sqlite_cli: Cli, sqlite_url: str) -> None:
+    seed(sqlite_url, [export_row(created_at=this_hour() - timedelta(days=3))])
+    result = sqlite_cli("metrics", "report", "--since", "2h", output="text")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == ["no exports in these periods: nothing to chart"]

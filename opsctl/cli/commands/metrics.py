@@ -257,6 +257,9 @@ def _render_report(out: Console, result: JobResult) -> None:
     series: list[dict[str, Any]] = f["series"]
     out.print(Text(f"{f['period']} metrics, {f['periods']} periods: "
                    f"{_stamp(f['window_start'])} → {_stamp(f['window_end'])} UTC"))
+    if not f["total"]:
+        out.print(Text("no exports in these periods: nothing to chart", style="yellow"))
+        return
     first = _stamp(series[0]["window_start"])[5:] if series else ""
     last = _stamp(series[-1]["window_start"])[5:] if series else ""
     unit = "hour" if f["period"] == "hourly" else "day"
