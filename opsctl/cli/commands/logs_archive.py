@@ -158,7 +158,6 @@ def archive_objects(session: Session, location: ArchiveLocation) -> ArchiveObjec
 
 @render.register(logs_verify.SUMMARY_TYPE)
 def _render_verify(out: Console, result: JobResult) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     f = result.fields
