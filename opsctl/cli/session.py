@@ -172,6 +172,22 @@ class Session:
     def dry_run(self, flag: bool = False) -> bool:
         return flag or self.runtime.forced_dry_run
 
+    def write_files(
+        self, result: JobResult, paths: list[Path], write: Callable[[], object], *,
+        dry_run: bool = False,
+    ) -> JobResult:
+        """Write the files a command was asked for (``--out``, ``--html``, ``--report``),
+        or, in a dry run, which writes nothing, only say which it would have written: the
+        summary then carries ``dry_run: true`` and ``would_write``. Its exit code stays."""
+        if not self.dry_run(dry_run):
+            write()
+            return result
+        would = [str(path) for path in paths]
+        result.fields["dry_run"] = True
+        result.fields["would_write"] = would
+        result.message = f"{result.message} (dry run: would write {', '.join(would)})"
+        return result
+
     def finish(self, code: int) -> None:
         self.env.exit_code = ExitCode(code)
 

@@ -62,16 +62,20 @@ def audit(
         db = session.database(read_only=read_only)
         guard = deletion_guard(db, settings.files.guard_limits(max_delete), force,
                                files_audit.BASELINE_FIELDS)
-        sink = JsonLinesReport(report) if report is not None else None
+        # The report is written as findings arrive; a dry run only names it (below).
+        sink = JsonLinesReport(report) if report is not None and not dry else None
         ports = files_audit.AuditPorts(_listing(session, store),
                                        FileReferences(db, settings.source), store, sink,
                                        guard)
         params = files_audit.AuditParams(age, delete_orphans, dry_run=dry)
         try:
-            return files_audit.run(job_ctx, ports, params)
+            result = files_audit.run(job_ctx, ports, params)
         finally:
             if sink is not None:
                 sink.discard()
+        if report is None:
+            return result
+        return session.write_files(result, [report], lambda: None, dry_run=dry)
 
     session.run_job(files_audit.JOB, files_audit.SUMMARY_TYPE, work,
                     mutating=delete_orphans, cooperative=True, dry_run=read_only)

@@ -225,9 +225,10 @@ def report(
         series = DbMetricSeries(session.database(read_only=True), source.table,
                                 source.columns.model_dump())
         result = metrics_report.run(job_ctx, series, params)
-        if page is not None:
-            pages.write_report_page(page, result, session.runtime)
-        return result
+        if page is None:
+            return result
+        return session.write_files(result, [page], lambda: pages.write_report_page(
+            page, result, session.runtime))
 
     # Read-only like a dry run: no schema, no lock, no run record, READ ONLY transactions.
     session.run_job(metrics_report.JOB, metrics_report.SUMMARY_TYPE, work, dry_run=True)

@@ -150,11 +150,11 @@ def _render_files(session: Session, target: Target, out: Path | None) -> JobResu
         session.runtime.output = "text"
         session.runtime.stdout.write(_concatenated(rendered))
         return JobResult(RENDERED, "", "ok", ExitCode.OK, extra={"quiet": True})
-    written = files.write_all(out, rendered)
-    return JobResult(
-        RENDERED, f"{len(written)} {target.value} file{'s' if len(written) != 1 else ''} "
-        f"written to {out}", "ok", ExitCode.OK,
-        {"target": target.value, "out": str(out), "files": [p.name for p in written]})
+    count = f"{len(rendered)} {target.value} file{'s' if len(rendered) != 1 else ''}"
+    result = JobResult(RENDERED, f"{count} written to {out}", "ok", ExitCode.OK,
+                       {"target": target.value, "out": str(out), "files": list(rendered)})
+    return session.write_files(result, [out / name for name in rendered],
+                               lambda: files.write_all(out, rendered))
 
 
 def _concatenated(rendered: dict[str, str]) -> str:

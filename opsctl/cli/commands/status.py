@@ -47,10 +47,10 @@ def report_with_page(session: Session, html: Path | None) -> JobResult:
     """The report, and its page when asked for; the page path is checked first."""
     page = pages.checked(html)
     result = report(session)
-    if page is not None:
-        pages.write_status_page(page, result, session.runtime,
-                                Redactor(session.secrets()).text)
-    return result
+    if page is None:
+        return result
+    return session.write_files(result, [page], lambda: pages.write_status_page(
+        page, result, session.runtime, Redactor(session.secrets()).text))
 
 
 def params(session: Session) -> status.StatusParams:
