@@ -70,3 +70,18 @@ def test_templates_live_only_in_the_page_renderer() -> None:
     """jinja2 and markupsafe make HTML; only the pages adapter makes HTML."""
     users = offending(sorted(PACKAGE.rglob("*.py")), ("jinja2", "markupsafe"))
     assert users and all(path.startswith("adapters/pages/") for path in users)
+
+
+def test_every_port_name_resolves_from_the_lazy_package() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, opsctl.ports as p\n"
+        "assert [m for m in sys.modules if m.startswith('opsctl.ports.')] == []\n"
+        "missing = [n for n in p.__all__ if getattr(p, n, None) is None]\n"
+        "print(len(p.__all__), missing)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert int(out[0]) > 50 and out[1] == "[]"

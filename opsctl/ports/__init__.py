@@ -3,64 +3,76 @@
 Each port is a few methods wide on purpose: a job that needs more is asking the adapter to
 carry domain logic that belongs in the job. One module per job family; every name is also
 importable from ``opsctl.ports``.
+
+The modules are imported on first use of one of their names (PEP 562), not all at once: a
+run of one job loads the few ports it uses, not every family's. The ``TYPE_CHECKING``
+imports below are what type checkers read and, parsed once, where each name lives.
 """
 
-from opsctl.ports.alerting import Alert, AlertPublisher, AlertSync, Resolvable
-from opsctl.ports.alerts import (
-    AlertState,
-    AlertStateStore,
-    Delivery,
-    ErrorTypeCount,
-    FailureCounts,
-    Notifier,
-    OutcomeCounts,
-)
-from opsctl.ports.archive import ArchiveCatalog, ArchiveObjects, CatalogEntry, StoredObject
-from opsctl.ports.audit import (
-    FindingReport,
-    ReferencedPath,
-    ReferencedPaths,
-    StorageListing,
-    StoredFile,
-)
-from opsctl.ports.backfill import PeriodMetricsSource, StoredRollups
-from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
-from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
-from opsctl.ports.guard import DeletionHistory
-from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
-from opsctl.ports.logs import (
-    ArchivedObject,
-    CatalogRecord,
-    LogArchive,
-    LogBatch,
-    LogStatsSource,
-    LogTableStats,
-    OldLogs,
-    PoisonRow,
-    Settlement,
-)
-from opsctl.ports.metrics import (
-    FormatAggregate,
-    MetricRollup,
-    MetricsSource,
-    RollupStore,
-    WindowAggregate,
-)
-from opsctl.ports.observers import RunEnd, RunObserver, RunStart
-from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
-from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
-from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
-from opsctl.ports.schedules import (
-    FailedRun,
-    HistorySnapshot,
-    JobHistory,
-    OpenAlert,
-    PendingWork,
-    RunBrief,
-    ScheduleHistory,
-    StatusSource,
-)
-from opsctl.ports.series import MetricSeriesSource, PeriodTotals
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsctl.ports.alerting import Alert, AlertPublisher, AlertSync, Resolvable
+    from opsctl.ports.alerts import (
+        AlertState,
+        AlertStateStore,
+        Delivery,
+        ErrorTypeCount,
+        FailureCounts,
+        Notifier,
+        OutcomeCounts,
+    )
+    from opsctl.ports.archive import ArchiveCatalog, ArchiveObjects, CatalogEntry, StoredObject
+    from opsctl.ports.audit import (
+        FindingReport,
+        ReferencedPath,
+        ReferencedPaths,
+        StorageListing,
+        StoredFile,
+    )
+    from opsctl.ports.backfill import PeriodMetricsSource, StoredRollups
+    from opsctl.ports.demo import ExportFileWriter, ExportRow, ExportRowSink, ExportTableSeeder
+    from opsctl.ports.files import ExpiredExport, ExpiredExports, FileOutcome, FileStore
+    from opsctl.ports.guard import DeletionHistory
+    from opsctl.ports.health import CheckFinding, CheckState, ConfiguredCheck, Probe
+    from opsctl.ports.logs import (
+        ArchivedObject,
+        CatalogRecord,
+        LogArchive,
+        LogBatch,
+        LogStatsSource,
+        LogTableStats,
+        OldLogs,
+        PoisonRow,
+        Settlement,
+    )
+    from opsctl.ports.metrics import (
+        FormatAggregate,
+        MetricRollup,
+        MetricsSource,
+        RollupStore,
+        WindowAggregate,
+    )
+    from opsctl.ports.observers import RunEnd, RunObserver, RunStart
+    from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
+    from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
+    from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
+    from opsctl.ports.schedules import (
+        FailedRun,
+        HistorySnapshot,
+        JobHistory,
+        OpenAlert,
+        PendingWork,
+        RunBrief,
+        ScheduleHistory,
+        StatusSource,
+    )
+    from opsctl.ports.series import MetricSeriesSource, PeriodTotals
 
 __all__ = [
     "Alert",
@@ -138,3 +150,22 @@ __all__ = [
     "WindowAggregate",
     "no_progress",
 ]
+
+
+_LOCATIONS: dict[str, str] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if not _LOCATIONS:
+        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "opsctl.ports."):
+                for alias in node.names:
+                    _LOCATIONS[alias.asname or alias.name] = str(node.module)
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
