@@ -125,3 +125,31 @@ def test_a_5xx_is_an_outcome(http_server: HttpServer) -> None:
                                               lambda labels: True)
 
     assert not outcome.ok and outcome.error == "Alertmanager answered HTTP 503"
+
+
+def test_an_answer_that_is_not_json_is_an_outcome_and_the_alert_is_still_sent(
+    http_server: HttpServer,
+) -> None:
+    http_server.body = b"OK"  # a login proxy, or a wrong path in front of Alertmanager
+
+    outcome = publisher(http_server.url).sync("OpsctlJobFailing", [failing("x")],
+                                              lambda labels: True)
+
+    assert not outcome.ok and outcome.details["kind"] == "bad_response"
+    assert "not JSON" in (outcome.error or "") and outcome.firing == 1
+    posted = [r for r in http_server.requests if r.method == "POST"]
+    assert len(posted) == 1
+    assert json.loads(posted[0].body)[0]["labels"]["opsctl_job"] == "x"
+
+
+def test_a_failed_read_of_active_alerts_still_sends_the_firing_alert(
+    http_server: HttpServer,
+) -> None:
+    http_server.responder = lambda rec: (403, b"no") if rec.method == "GET" else (200, b"")
+
+    outcome = publisher(http_server.url).sync("OpsctlJobFailing", [failing("x")],
+                                              lambda labels: True)
+
+    assert not outcome.ok and outcome.error == (
+        "Alertmanager answered HTTP 403; firing alerts sent, none resolved")
+    assert [r.method for r in http_server.requests] == ["GET", "POST"]

@@ -96,6 +96,24 @@ def test_a_down_alertmanager_changes_no_exit_code(
     assert result.events[-1]["type"] == "failure_rate_check"
 
 
+def test_an_answer_that_is_not_json_changes_no_exit_code(
+    sqlite_cli: Cli, sqlite_url: str, tmp_path: Path, http_server: HttpServer
+) -> None:
+    seed(sqlite_url, completed=8, failed=2)
+    http_server.body = b"OK"  # a login proxy, or a wrong path in front of Alertmanager
+    cfg = config(tmp_path, f"{http_server.url}/am")
+
+    result = sqlite_cli("--config", cfg, *CHECK)
+
+    assert result.exit_code == 2, result.stdout
+    sent = result.one("alertmanager_sent")
+    assert (sent["ok"], sent["level"], sent["error"]["kind"]) == (False, "warning",
+                                                                  "bad_response")
+    assert sent["firing"] == 1
+    assert [r.method for r in http_server.requests] == ["GET", "POST"]  # still sent
+    assert result.events[-1]["type"] == "failure_rate_check"
+
+
 def test_a_dry_run_sends_nothing(
     sqlite_cli: Cli, sqlite_url: str, tmp_path: Path, alertmanager: Server
 ) -> None:

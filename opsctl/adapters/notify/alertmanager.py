@@ -46,35 +46,54 @@ class AlertmanagerPublisher:
         firing_keys = {_key(labels_of(alert)) for alert in firing}
         try:
             with httpx.Client(timeout=self.timeout_s) as client:
-                for held in self._active(client, name):
-                    labels = held.get("labels") or {}
+                held, unread = self._active(client, name)
+                for alert in held:
+                    labels = alert.get("labels") or {}
                     if _key(labels) not in firing_keys and resolvable(labels):
                         body.append({"labels": labels,
-                                     "annotations": held.get("annotations") or {},
-                                     "startsAt": held.get("startsAt"), "endsAt": rfc3339(now)})
+                                     "annotations": alert.get("annotations") or {},
+                                     "startsAt": alert.get("startsAt"), "endsAt": rfc3339(now)})
                 if body:
                     response = client.post(self.url, json=body)
                     response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            return AlertSync(error=f"Alertmanager answered HTTP {exc.response.status_code}",
-                             details={"kind": "status"})
-        except httpx.TimeoutException:
-            return AlertSync(error=f"no answer within {self.timeout_s:g}s",
-                             details={"kind": "timeout"})
         except httpx.HTTPError as exc:
-            kind = "refused" if isinstance(exc, httpx.ConnectError) else "unreachable"
-            return AlertSync(error=f"Alertmanager unreachable: {type(exc).__name__}",
-                             details={"kind": kind})
+            return self._failed(exc)
+        if unread is not None:
+            # The firing alerts went out; only resolving had to be skipped.
+            return AlertSync(firing=len(firing), error=f"{unread.error}; firing alerts sent, "
+                             "none resolved", details=unread.details)
         return AlertSync(firing=len(firing), resolved=len(body) - len(firing))
 
-    def _active(self, client: httpx.Client, name: str) -> list[dict[str, Any]]:
+    def _active(self, client: httpx.Client, name: str
+                ) -> tuple[list[dict[str, Any]], AlertSync | None]:
+        """The alerts held as firing, or none and why when the answer cannot be read (an
+        error page, a login proxy's 200 "OK"): that must not stop the firing alerts from
+        being sent. A manager that cannot be reached at all is left to the caller."""
         response = client.get(self.url, params=[
             ("active", "true"), ("silenced", "true"), ("inhibited", "true"),
             ("unprocessed", "true"),
             ("filter", f'alertname="{name}"'), ("filter", f'service="{SERVICE}"')])
-        response.raise_for_status()
-        found = response.json()
-        return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+        try:
+            response.raise_for_status()
+            found = response.json()
+        except httpx.HTTPStatusError as exc:
+            return [], self._failed(exc)
+        except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
+            return [], AlertSync(error="Alertmanager answered with something that is not "
+                                 "JSON", details={"kind": "bad_response"})
+        return ([a for a in found if isinstance(a, dict)] if isinstance(found, list) else [],
+                None)
+
+    def _failed(self, exc: httpx.HTTPError) -> AlertSync:
+        if isinstance(exc, httpx.HTTPStatusError):
+            return AlertSync(error=f"Alertmanager answered HTTP {exc.response.status_code}",
+                             details={"kind": "status"})
+        if isinstance(exc, httpx.TimeoutException):
+            return AlertSync(error=f"no answer within {self.timeout_s:g}s",
+                             details={"kind": "timeout"})
+        kind = "refused" if isinstance(exc, httpx.ConnectError) else "unreachable"
+        return AlertSync(error=f"Alertmanager unreachable: {type(exc).__name__}",
+                         details={"kind": kind})
 
 
 def _key(labels: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
