@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from support import export_row, insert_exports, isolated_env
 
 from opsctl.adapters.db.tables import source_table
@@ -207,6 +207,9 @@ def catalogued(url: str) -> list[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
+            # A run killed (or stopped) before it created opsctl's tables catalogued nothing.
+            if not inspect(conn).has_table("opsctl_archive_objects"):
+                return []
             return [row[0].rpartition("/")[2] for row in conn.execute(
                 text("SELECT key FROM opsctl_archive_objects"))]
     finally:
