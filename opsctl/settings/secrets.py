@@ -46,6 +46,8 @@ def redacted(settings: Settings) -> dict[str, Any]:
     data: dict[str, Any] = plain(settings.model_dump())
     data["database"]["url"] = _mask_url(database_url(settings))
     data["storage"]["root"] = str(storage_root(settings))
+    if settings.prometheus.pushgateway_url is not None:
+        data["prometheus"]["pushgateway_url"] = _mask_url(settings.prometheus.pushgateway_url)
     return data
 
 
@@ -79,6 +81,8 @@ def secret_values(settings: Settings) -> list[str]:
         if isinstance(secret, SecretStr):
             found.append(secret.get_secret_value())
     found += _heartbeat_urls(settings)
+    if settings.prometheus.pushgateway_url is not None:
+        found += _url_passwords(settings.prometheus.pushgateway_url)
     if settings.database.password is not None:
         # As it appears once injected into the URL.
         found.append(quote(settings.database.password.get_secret_value(), safe=""))

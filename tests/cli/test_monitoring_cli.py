@@ -3,6 +3,7 @@ writes, what dry runs and lock-skipped runs do not, bad configuration, secrets."
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import HttpServer
@@ -364,3 +366,28 @@ def test_prometheus_client_is_imported_only_when_configured(
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == f"0 False 0 {configured}"
+
+
+def test_pushgateway_credentials_go_as_basic_auth_and_stay_secret(
+    sqlite_cli: Cli, sqlite_url: str, tmp_path: Path, http_server: HttpServer
+) -> None:
+    seed(sqlite_url)
+    password = "Pgw-pa55:w/rd"  # percent-encoded in the URL, as a URL needs it
+    host = http_server.url.removeprefix("http://")
+    encoded = quote(password, safe="")
+    cfg = write_config(tmp_path, '[prometheus]\npushgateway_url = '
+                       f'"http://pusher:{encoded}@{host}/pgw"\n')
+
+    result = sqlite_cli("--config", cfg, *CHECK)
+    shown = sqlite_cli("--config", cfg, "config", "show")
+
+    assert result.exit_code == 0, result.stdout
+    assert result.of_type("prometheus_export_failed") == []
+    (push,) = http_server.requests
+    assert push.path.startswith("/pgw/metrics/job/opsctl/")
+    expected = base64.b64encode(f"pusher:{password}".encode()).decode()
+    assert push.headers["Authorization"] == f"Basic {expected}"
+    assert shown.one("config")["config"]["prometheus"]["pushgateway_url"] == (
+        f"http://pusher:***@{host}/pgw")
+    no_secret(result, password, encoded)
+    no_secret(shown, password, encoded)

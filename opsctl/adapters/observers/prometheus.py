@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -150,10 +152,11 @@ class PrometheusObserver:
                 self._failed("textfile", "write_failed",
                              f"cannot write {path}: {exc.strerror or exc}")
         if self.pushgateway_url is not None:
+            gateway, handler = _with_credentials(self.pushgateway_url)
             try:
-                push_to_gateway(self.pushgateway_url, job="opsctl", registry=registry,
+                push_to_gateway(gateway, job="opsctl", registry=registry,
                                 grouping_key={"instance": self.host, "opsctl_job": run.job},
-                                timeout=self.timeout_s)
+                                timeout=self.timeout_s, handler=handler)
             except Exception as exc:  # urllib raises URLError, HTTPError, timeouts, ...
                 self._failed("pushgateway", "push_failed", _push_error(exc))
 
@@ -180,3 +183,22 @@ def _push_error(exc: Exception) -> str:
     if code is not None:
         return f"Pushgateway answered HTTP {code}"
     return f"push failed: {reason or exc}"
+
+
+def _with_credentials(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
+    """The URL without its ``user:password@`` and a handler sending them as basic auth.
+
+    prometheus_client's default handler hands ``user:password@host`` to the resolver as a
+    host name, so the password would leave the machine in a DNS query and the push fail.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, default_handler
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
+                data: bytes) -> Callable[[], None]:
+        return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+    return bare, handler
