@@ -3,7 +3,7 @@ directory renamed mid-run told apart from a file that is gone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -119,6 +119,59 @@ def test_a_file_path_that_is_not_utf8_is_quarantined_not_fatal(
     text_view = sqlite_cli("files", "cleanup", env=env, output="text")
     assert text_view.exit_code == 1
     assert "Traceback" not in text_view.stdout + text_view.stderr
+
+
+def test_sqlite_compares_expires_at_as_instants_never_as_text(
+    sqlite_cli: Cli, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A value in another format never makes a live export's file look expired: an
+    integer epoch (less than any text) and garbage that sorts before the cutoff are
+    reported and left alone; a -08:00 value whose text sorts before the cutoff but whose
+    instant is after it, and a 'T'-separated future value, are simply not due yet."""
+    Path(sqlite_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "exports"
+    names = ("normal", "epoch", "offset", "t-sep", "garbage")
+    for name in names:
+        put(root, f"d/{name}.json", 10)
+    insert_exports(sqlite_url, [
+        export_row(export_id=name, file_path=f"d/{name}.json", file_size_bytes=10,
+                   expires_at=PAST) for name in names])
+    later = datetime.now(UTC) + timedelta(hours=2)
+    stored = {
+        "epoch": int((datetime.now(UTC) + timedelta(days=1)).timestamp()),
+        # 6 h earlier than the cutoff as text, 2 h later as an instant.
+        "offset": later.astimezone(timezone(timedelta(hours=-8))).isoformat(sep=" "),
+        "t-sep": (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "garbage": "1970-garbage",
+    }
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        for name, value in stored.items():
+            conn.execute(text("UPDATE export_logs SET expires_at = :v WHERE export_id = :e"),
+                         {"v": value, "e": name})
+        ids = dict(conn.execute(text("SELECT export_id, id FROM export_logs")).all())
+    engine.dispose()
+    env = {"OPSCTL_STORAGE__ROOT": str(root)}
+
+    # (candidates, deleted_count, failed_count): dry run, the run, and a later run.
+    for run, counts in ((["--dry-run"], (3, 1, 2)), ([], (3, 1, 2)), ([], (2, 0, 2))):
+        result = sqlite_cli("files", "cleanup", *run, env=env)
+        assert result.exit_code == 1, result.stdout + result.stderr
+        summary = result.one("export_file_cleanup_complete")
+        assert (summary["candidates"], summary["deleted_count"],
+                summary["failed_count"]) == counts
+        errors = result.of_type("export_file_cleanup_error")
+        assert sorted((e["row_id"], e["error"]["kind"]) for e in errors) == sorted(
+            [(ids["epoch"], "unreadable_row"), (ids["garbage"], "unreadable_row")])
+        messages = {e["row_id"]: e["error"]["message"] for e in errors}
+        assert "expires_at is integer" in messages[ids["epoch"]]
+        assert "expires_at is text that is not a timestamp" in messages[ids["garbage"]]
+
+    assert sorted(p.name for p in (root / "d").iterdir()) == [
+        "epoch.json", "garbage.json", "offset.json", "t-sep.json"]
+    assert statuses(sqlite_url) == {"normal": "expired", "epoch": "completed",
+                                    "offset": "completed", "t-sep": "completed",
+                                    "garbage": "completed"}
 
 
 @pytest.mark.usefixtures("sqlite_dir")

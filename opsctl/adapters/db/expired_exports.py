@@ -11,6 +11,13 @@ text columns are read as bytes and decoded here, and such a row comes back marke
 ``unreadable`` for the job to report and leave alone. Decoded by the driver, one such row
 failed every batch it was in, on every run.
 
+On SQLite ``expires_at`` is compared as an instant, never as text alone (the rule of
+``instants``): a row is due when its value sorts before the cutoff as text *and*, if it is
+a timestamp, ``julianday()`` puts it before the cutoff. A value that is no timestamp (an
+integer epoch, garbage text) and sorts before the cutoff is what a text comparison would
+have judged expired: it comes back ``unreadable`` too, reported and never deleted. A
+timestamp with an offset or a ``T`` is due at its real instant, never earlier.
+
 The connection, though, is kept for the whole run. The engine does not pool (NullPool),
 and a connection per statement cost more than the deletes themselves: a TCP connect and
 authentication on PostgreSQL, and on SQLite a WAL checkpoint each time the last
@@ -31,14 +38,19 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     func,
+    literal,
+    null,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from opsctl.adapters.db.database import Database, RunConnection
+from opsctl.adapters.db.instants import not_comparable
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import ExpiredExport
 
@@ -69,11 +81,23 @@ class ExpiredExportsRepository:
     def _candidates(self, now: datetime) -> ColumnElement[bool]:
         c = self.table.c
         return and_(
-            c.expires_at < now,
+            self._due(now),
             c.status != EXPIRED,
             c.file_path.is_not(None),
             c.file_path != "",
         )
+
+    def _due(self, now: datetime) -> ColumnElement[bool]:
+        """``expires_at < now`` as instants, plus on SQLite the values that are no
+        timestamp but sort before ``now`` (to be reported): ``older_than`` or a poison row
+        below the cutoff, with the text comparison kept outermost for the index."""
+        expires_at = self.table.c.expires_at
+        if not self.db.is_sqlite:
+            return expires_at < now
+        cutoff = literal(now, expires_at.type)
+        return and_(expires_at < cutoff,
+                    or_(not_comparable(expires_at),
+                        func.julianday(expires_at) < func.julianday(cutoff)))
 
     def count(self, now: datetime) -> int:
         query = select(func.count()).select_from(self.table).where(self._candidates(now))
@@ -85,10 +109,15 @@ class ExpiredExportsRepository:
         if self.db.is_sqlite:
             export_id: ColumnElement[Any] = cast(c.export_id, LargeBinary)
             file_path: ColumnElement[Any] = cast(c.file_path, LargeBinary)
+            # What ``expires_at`` holds when it is no timestamp, else NULL.
+            poison: ColumnElement[Any] = case(
+                (func.typeof(c.expires_at) != "text", func.typeof(c.expires_at)),
+                (func.julianday(c.expires_at).is_(None), "text"))
         else:
             export_id, file_path = c.export_id, c.file_path
+            poison = null()  # timestamptz: every value is an instant
         query = (
-            select(c.id, export_id, file_path, c.file_size_bytes)
+            select(c.id, export_id, file_path, c.file_size_bytes, poison)
             .where(self._candidates(now))
             .order_by(c.id)
             .limit(size)
@@ -117,7 +146,8 @@ class ExpiredExportsRepository:
             return int(conn.execute(statement).rowcount or 0)
 
 
-def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any) -> ExpiredExport:
+def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any,
+            poison: str | None) -> ExpiredExport:
     size = None if size_bytes is None else int(size_bytes)
     if isinstance(path, str) and isinstance(export_id, str):  # PostgreSQL: decoded already
         return ExpiredExport(int(id_), export_id, path, size)
@@ -127,6 +157,10 @@ def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any) -> ExpiredExpo
     if path_bad or export_bad:
         column = "file_path" if path_bad else "export_id"
         problem = f"row id {int(id_)}: {column} is not valid UTF-8 text; row left as it is"
+    elif poison is not None:
+        what = ("text that is not a timestamp" if poison == "text"
+                else f"{poison}, not a timestamp")
+        problem = f"row id {int(id_)}: expires_at is {what}; row left as it is"
     return ExpiredExport(int(id_), export_text, path_text, size, unreadable=problem)
 
 
