@@ -21,44 +21,33 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import PG_URL, Measurement, measure, opsctl_argv, psql_argv, report
+from harness import (
+    EXPORT_LOGS_DDL,
+    Measurement,
+    measure,
+    opsctl_argv,
+    psql,
+    psql_argv,
+    report,
+    server_url,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "opsctl_bench_audit"
 
-FILL_SQL = """
-DROP TABLE IF EXISTS export_logs;
-CREATE TABLE export_logs (
-  id bigserial PRIMARY KEY, export_id varchar(36) NOT NULL, user_id text NOT NULL,
-  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
-  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
-  file_size_bytes bigint, file_path text, error_type text, error_message text,
-  created_at timestamptz NOT NULL, expires_at timestamptz);
+FILL_SQL = EXPORT_LOGS_DDL + """
 INSERT INTO export_logs (export_id, user_id, format, status, file_path, created_at)
 SELECT md5(g::text)::uuid::text, 'u', 'json', 'completed',
   'd' || (g % 100) || '/' || g || '.json', now()
 FROM generate_series(1, {rows}) AS g;
 VACUUM ANALYZE export_logs;
 """
-
-
-def server_url(database: str) -> str:
-    base, _, _ = PG_URL.rpartition("/")
-    return f"{base}/{database}"
-
-
-def psql(url: str, sql: str) -> str:
-    argv = psql_argv(url, "")[:-2]
-    result = subprocess.run([*argv, "-At", "-f", "-"], input=sql, check=True,
-                            capture_output=True, text=True)
-    return result.stdout.strip()
 
 
 def make_files(root: Path, count: int) -> None:

@@ -95,6 +95,32 @@ def psql_argv(url: str, sql: str) -> list[str]:
     return ["psql", plain, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
 
 
+EXPORT_LOGS_DDL = """
+DROP TABLE IF EXISTS export_logs;
+CREATE TABLE export_logs (
+  id bigserial PRIMARY KEY, export_id varchar(36) NOT NULL, user_id text NOT NULL,
+  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
+  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
+  file_size_bytes bigint, file_path text, error_type text, error_message text,
+  created_at timestamptz NOT NULL, expires_at timestamptz);
+"""
+"""The contract's source table as the benchmarks build it with plain SQL."""
+
+
+def server_url(database: str) -> str:
+    """The benchmark server's URL with another database name (its own, or ``postgres``)."""
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def psql(url: str, sql: str) -> str:
+    """Run a script through psql on standard input; its unaligned output, stripped."""
+    argv = psql_argv(url, "")[:-2]
+    result = subprocess.run([*argv, "-At", "-f", "-"], input=sql, check=True,
+                            capture_output=True, text=True)
+    return result.stdout.strip()
+
+
 def build_pg_table(table: str, fill_sql: str, params: dict[str, object]) -> float:
     """(Re)create the source table on PostgreSQL, fill it with one INSERT ... SELECT, index
     and analyse it; return the seconds it took."""

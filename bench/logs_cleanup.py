@@ -33,7 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import PG_URL, Measurement, best_of, opsctl_argv, psql_argv, report
+from harness import (
+    EXPORT_LOGS_DDL,
+    Measurement,
+    best_of,
+    opsctl_argv,
+    psql,
+    psql_argv,
+    report,
+    server_url,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "opsctl_bench_logs"
@@ -55,30 +64,12 @@ SELECT g::bigint AS id, md5(g::text)::uuid::text AS export_id, 'user-' || (g % 1
 FROM generate_series(1, {rows}) AS g;
 """
 
-TABLE_SQL = """
-DROP TABLE IF EXISTS export_logs;
-CREATE TABLE export_logs (
-  id bigserial PRIMARY KEY, export_id varchar(36) NOT NULL, user_id text NOT NULL,
-  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
-  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
-  file_size_bytes bigint, file_path text, error_type text, error_message text,
-  created_at timestamptz NOT NULL, expires_at timestamptz);
+TABLE_SQL = EXPORT_LOGS_DDL + """
 INSERT INTO export_logs SELECT * FROM export_logs_template ORDER BY id;
 CREATE INDEX ix_export_logs_created_at ON export_logs (created_at);
 VACUUM ANALYZE export_logs;
 CHECKPOINT;
 """
-
-
-def server_url(database: str) -> str:
-    base, _, _ = PG_URL.rpartition("/")
-    return f"{base}/{database}"
-
-
-def psql(url: str, sql: str) -> str:
-    result = subprocess.run([*psql_argv(url, sql), "-At"], check=True, capture_output=True,
-                            text=True)
-    return result.stdout.strip()
 
 
 def prepare(url: str, rows: int) -> None:
