@@ -131,3 +131,28 @@ def database_snapshot(url: str) -> Any:
                 for name in names}
     finally:
         engine.dispose()
+
+
+class Victim:
+    """A second real PostgreSQL connection whose backend a sql check's query tries to
+    terminate: it tells whether the query really ran."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.conn = self.engine.connect()
+        self.pid = int(self.conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def alive(self) -> bool:
+        try:
+            return int(self.conn.execute(text("SELECT 1")).scalar_one()) == 1
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+def terminate(pid: int) -> str:
+    """A one-number sql check query with a side effect: it ends backend ``pid``."""
+    return f"SELECT count(*) FROM (SELECT pg_terminate_backend({pid})) AS t"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from support import export_row, insert_exports
+from support import Victim, export_row, insert_exports, terminate
 
 from opsctl.adapters.checks.sql import SqlProbe
 from opsctl.ports import CheckFinding
@@ -60,29 +60,6 @@ def probe(url: str, query: str = COUNT, role: str | None = None,
     check = SqlCheck(name="q", kind="sql", query=query, critical=False)
     return SqlProbe(url, 5, check.query, check.judge, check.warning, check.critical_threshold,
                     role=role, allow_superuser=allow_superuser)
-
-
-class Victim:
-    """A second real connection whose backend a check's query tries to terminate."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url, poolclass=None)
-        self.conn = self.engine.connect()
-        self.pid = int(self.conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-
-    def alive(self) -> bool:
-        try:
-            return int(self.conn.execute(text("SELECT 1")).scalar_one()) == 1
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        self.conn.close()
-        self.engine.dispose()
-
-
-def terminate(pid: int) -> str:
-    return f"SELECT count(*) FROM (SELECT pg_terminate_backend({pid})) AS t"
 
 
 def test_a_superuser_login_is_refused_and_its_query_never_runs(roles: Roles) -> None:

@@ -6,33 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from support import Cli, export_row, insert_exports, isolated_env
+from support import Cli, Victim, export_row, insert_exports, isolated_env, terminate
 
 pytestmark = pytest.mark.postgres
-
-
-class Victim:
-    """A second real connection whose backend the check's query tries to terminate."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self.conn = self.engine.connect()
-        self.pid = int(self.conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-
-    def alive(self) -> bool:
-        try:
-            return int(self.conn.execute(text("SELECT 1")).scalar_one()) == 1
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        self.conn.close()
-        self.engine.dispose()
-
-
-def terminate(pid: int) -> str:
-    return f"SELECT count(*) FROM (SELECT pg_terminate_backend({pid})) AS t"
 
 
 def test_health_probe_refuses_a_superuser_sql_check_with_a_clear_error(
