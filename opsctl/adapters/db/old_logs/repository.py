@@ -1,59 +1,26 @@
-"""The export-log rows ``logs stats`` reports and ``logs cleanup`` removes.
-
-Rows are walked by keyset on the id (``id > last ORDER BY id LIMIT n``), and a batch is
-deleted by its id range (``id > last AND id <= max_of_batch AND created_at < cutoff``),
-which measured about twice as fast on PostgreSQL as ``DELETE ... USING (SELECT ... LIMIT)``
-and never re-reads the dead index entries earlier batches left behind. Each batch is its own
-short transaction, so the application writing the table never waits on a cleanup for long.
-
-Connections are kept for the whole run, since with no pool a fresh connection per batch
-would cost more than the batch: the run connection (counts, archived deletes), plus one for
-the batch reader of an archive run, or two autocommit ones (one picks the next batch, one
-deletes the current) for a delete-only run. Close the repository when the run is over.
-
-An archived batch is deleted only in the versions that were read and archived (see
-``log_lines``): the delete returns what it removed, compares it with the batch inside its
-own transaction, and rolls back on any difference; the catalog row of its object is
-written in that same transaction, so a catalogued object always holds rows that are gone
-and a crash never leaves a catalogue row for rows still in the table.
-
-Statistics are one statement: the min/max of ``created_at`` are two index probes and the
-eligible count an index-only range scan of the ``created_at`` index. The total is an exact
-``count(*)``: PostgreSQL has no cheaper exact answer, and it runs as a parallel index-only
-scan of that same index, about 0.2 s per million rows (an estimate would be instant but
-is what people misread in an incident).
-"""
+"""``OldLogsRepository``: stats, batch walks and archived deletes on the source table
+(the backend-specific deletes live in ``sqlite`` and ``postgres``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Connection,
-    Table,
-    bindparam,
-    delete,
-    exists,
-    func,
-    insert,
-    inspect,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Table, exists, func, inspect, select
 
 from opsctl.adapters.db import tables
-from opsctl.adapters.db.database import Database, RunConnection, translate_errors
+from opsctl.adapters.db.database import Database, RunConnection
 from opsctl.adapters.db.instants import not_comparable, older_than
-from opsctl.adapters.db.log_lines import (
-    ROW_VERSION,
-    BatchReader,
-    encode_row,
-    full_table,
-    lines_version,
+from opsctl.adapters.db.log_lines import BatchReader, full_table
+from opsctl.adapters.db.old_logs import postgres, sqlite
+from opsctl.adapters.db.old_logs.statements import (
+    FIRST,
+    IDS_PER_STATEMENT,
+    BatchStatements,
+    OwnConnection,
+    catalogue,
 )
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Settlement
@@ -61,38 +28,8 @@ from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Sett
 if TYPE_CHECKING:
     from opsctl.settings.data import SourceSettings
 
-# Rows per statement when deleting an explicit list of ids (SQLite's variable limit).
-_IDS_PER_STATEMENT = 500
 # Poison rows reported by one run at most (their count is always exact).
 _POISON_REPORTED = 100
-
-
-# Below every id: the "after" of the first batch, so one prepared statement serves them all.
-_FIRST = -(2**63)
-
-
-class _BatchStatements:
-    """The two statements of a delete-only batch, built once: a run executes them a few
-    hundred times, and rebuilding them each time cost a quarter of the run."""
-
-    def __init__(self, table: Table, sqlite: bool) -> None:
-        c = table.c
-        after = bindparam("after", type_=c.id.type)
-        cutoff = bindparam("cutoff", type_=c.created_at.type)
-        older = older_than(c.created_at, cutoff, sqlite=sqlite)
-        upper = bindparam("upper", type_=c.id.type)
-        batch = (select(c.id).where(c.id > after, c.id <= upper, older)
-                 .order_by(c.id).limit(bindparam("size")).subquery())
-        self.bounds = select(func.max(batch.c.id), func.count())
-        # Two statements (these bounds, then this delete), not one ``WITH ... DELETE ...
-        # RETURNING``: returning the ids only to count them made the cleanup 1.5x slower.
-        self.delete_range = delete(table).where(
-            c.id > after, c.id <= bindparam("last", type_=c.id.type), older)
-        # The highest eligible id, from the created_at index: ``max(id + 0)`` keeps the
-        # planner off the backward primary-key walk a plain ``max(id)`` invites (every
-        # row newer than the cutoff read to find the first old one).
-        plus_zero = c.id if sqlite else c.id + 0
-        self.upper = select(func.max(plus_zero)).where(older)
 
 
 class _RangeChanged(Exception):
@@ -106,7 +43,7 @@ class OldLogsRepository:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
         self._run = RunConnection(db)
-        self._statements = _BatchStatements(self.table, db.is_sqlite)
+        self._statements = BatchStatements(self.table, db.is_sqlite)
         self._full: Table | None = None
         self._delete_archived: str | None = None
 
@@ -117,14 +54,14 @@ class OldLogsRepository:
 
     def stats(self, cutoff: datetime) -> LogTableStats:
         c = self.table.c
-        sqlite = self.db.is_sqlite
+        on_sqlite = self.db.is_sqlite
 
         def scalar(*columns: Any, where: Any = None) -> Any:
             query = select(*columns).select_from(self.table)
             return (query if where is None else query.where(where)).scalar_subquery()
 
         def bound(order: Any) -> Any:
-            if not sqlite:
+            if not on_sqlite:
                 return scalar(func.min(c.created_at) if order is None else func.max(
                     c.created_at))
             # The first and last timestamps in index order, past any poison value.
@@ -134,13 +71,13 @@ class OldLogsRepository:
 
         query = select(
             scalar(func.count()),
-            scalar(func.count(), where=older_than(c.created_at, cutoff, sqlite=sqlite)),
+            scalar(func.count(), where=older_than(c.created_at, cutoff, sqlite=on_sqlite)),
             bound(None),
             bound("desc"),
         )
         with self._run.transaction() as conn:
             total, eligible, oldest, newest = conn.execute(query).one()
-            poison = self._poison(conn, None) if sqlite else []
+            poison = self._poison(conn, None) if on_sqlite else []
         return LogTableStats(int(total), int(eligible), oldest, newest, poison)
 
     def poison_rows(self, cutoff: datetime) -> Sequence[PoisonRow]:
@@ -186,16 +123,16 @@ class OldLogsRepository:
             upper = conn.execute(self._statements.upper, {"cutoff": cutoff}).scalar()
         return None if upper is None else int(upper)
 
-    def _bounds(self, conn: Connection | _OwnConnection, cutoff: datetime,
+    def _bounds(self, conn: Connection | OwnConnection, cutoff: datetime,
                 after_id: int | None, size: int, upper: int) -> tuple[int, bool] | None:
         """The last id of the next batch and whether more may follow; None when none is left."""
-        params = {"after": _FIRST if after_id is None else after_id, "cutoff": cutoff,
+        params = {"after": FIRST if after_id is None else after_id, "cutoff": cutoff,
                   "size": size, "upper": upper}
         last, found = conn.execute(self._statements.bounds, params).one()
         return None if not found else (int(last), int(found) >= size)
 
     def _range(self, cutoff: datetime, after_id: int | None, last_id: int) -> dict[str, Any]:
-        return {"after": _FIRST if after_id is None else after_id, "last": last_id,
+        return {"after": FIRST if after_id is None else after_id, "last": last_id,
                 "cutoff": cutoff}
 
     def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
@@ -224,10 +161,10 @@ class OldLogsRepository:
                 if not more:
                     return
                 after = last
-        selector = _OwnConnection(self.db)
+        selector = OwnConnection(self.db)
         # A delete lost to a server crash only means the rows are deleted again next run,
         # so no commit waits for its WAL flush (which cost more than the delete itself).
-        deleter = _OwnConnection(self.db, "SET synchronous_commit TO OFF")
+        deleter = OwnConnection(self.db, "SET synchronous_commit TO OFF")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
             try:
                 bounds = self._bounds(selector, cutoff, after, size, upper)
@@ -269,7 +206,8 @@ class OldLogsRepository:
         try:
             with self._run.transaction() as conn:
                 if self.db.is_sqlite:
-                    rows, version = self._delete_sqlite(conn, batch, cutoff)
+                    rows, version = sqlite.delete_archived(
+                        conn, self._full_table(conn), batch, cutoff)
                 else:
                     rows, version = conn.exec_driver_sql(
                         self._delete_archived_sql(conn),
@@ -278,50 +216,20 @@ class OldLogsRepository:
                     # A row in the range was added, removed or changed since the batch was
                     # read: deleting could remove a version that is not in the archive.
                     raise _RangeChanged
-                _catalogue(conn, record)
+                catalogue(conn, record)
         except _RangeChanged:
             return False
         return True
 
     def _delete_archived_sql(self, conn: Connection) -> str:
-        """PostgreSQL: delete a batch's range, returning the count and version of what went."""
         if self._delete_archived is None:
-            from psycopg import sql
-
-            c = self.table.c
-            schema = [self.table.schema] if self.table.schema else []
-            query = sql.SQL(
-                "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} >= %s AND x.{id} <= %s "
-                "AND x.{created_at} < %s RETURNING x.{id} AS id, "
-                + ROW_VERSION.format(alias="x") + " AS v) "
-                "SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM gone"
-            ).format(
-                table=sql.Identifier(*schema, self.table.name),
-                id=sql.Identifier(c.id.name),
-                created_at=sql.Identifier(c.created_at.name),
-            )
-            self._delete_archived = query.as_string(conn.connection.driver_connection)
+            self._delete_archived = postgres.delete_archived_sql(conn, self.table)
         return self._delete_archived
 
     def _full_table(self, conn: Connection) -> Table:
         if self._full is None:
             self._full = full_table(conn, self.table)
         return self._full
-
-    def _delete_sqlite(self, conn: Connection, batch: LogBatch,
-                       cutoff: datetime) -> tuple[int, str]:
-        """Delete the batch's range and re-encode the removed rows into the batch's lines."""
-        full = self._full_table(conn)
-        c = full.c
-        statement = (delete(full)
-                     .where(c.id >= batch.first_id, c.id <= batch.last_id,
-                            older_than(c.created_at, cutoff, sqlite=True))
-                     .returning(*full.columns))
-        names = [column.name for column in full.columns]
-        id_index = names.index(c.id.name)
-        gone = sorted(conn.execute(statement).all(), key=lambda row: row[id_index])
-        payload = b"".join(encode_row(names, tuple(row)) for row in gone)
-        return len(gone), lines_version(payload)
 
     def settle_archived(self, rows: Mapping[int, Mapping[str, Any]], cutoff: datetime,
                         record: CatalogRecord) -> Settlement:
@@ -333,48 +241,21 @@ class OldLogsRepository:
                 left = self._present(conn, ids)  # in the table still: newer than the cutoff
                 if stale or left:
                     raise _Stale(sorted(set(stale) | set(left)))
-                _catalogue(conn, record)
+                catalogue(conn, record)
         except _Stale as exc:
             return Settlement(0, exc.ids)
         return Settlement(len(gone), [])
 
     def _delete_ids(self, conn: Connection, ids: Sequence[int],
                     cutoff: datetime) -> dict[int, dict[str, Any]]:
-        """Delete these rows where older than the cutoff; their content as archived lines."""
-        found: dict[int, dict[str, Any]] = {}
         if not self.db.is_sqlite:
-            from psycopg import sql
-
-            c = self.table.c
-            schema = [self.table.schema] if self.table.schema else []
-            query = sql.SQL(
-                "DELETE FROM {table} AS x WHERE x.{id} = ANY(%s) AND x.{created_at} < %s "
-                "RETURNING x.{id}, row_to_json(x)::text"
-            ).format(table=sql.Identifier(*schema, self.table.name),
-                     id=sql.Identifier(c.id.name),
-                     created_at=sql.Identifier(c.created_at.name))
-            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # the JSON's timestamps
-            for row_id, line in conn.exec_driver_sql(
-                    query.as_string(conn.connection.driver_connection), (list(ids), cutoff)):
-                found[int(row_id)] = json.loads(line)
-            return found
-        full = self._full_table(conn)
-        c = full.c
-        names = [column.name for column in full.columns]
-        id_index = names.index(c.id.name)
-        for start in range(0, len(ids), _IDS_PER_STATEMENT):
-            chunk = list(ids[start:start + _IDS_PER_STATEMENT])
-            statement = (delete(full)
-                         .where(c.id.in_(chunk), older_than(c.created_at, cutoff, sqlite=True))
-                         .returning(*full.columns))
-            for row in conn.execute(statement):
-                found[int(row[id_index])] = json.loads(encode_row(names, tuple(row)))
-        return found
+            return postgres.delete_ids(conn, self.table, ids, cutoff)
+        return sqlite.delete_ids(conn, self._full_table(conn), ids, cutoff)
 
     def _present(self, conn: Connection, ids: Sequence[int]) -> list[int]:
         present: list[int] = []
-        for start in range(0, len(ids), _IDS_PER_STATEMENT):
-            chunk = list(ids[start:start + _IDS_PER_STATEMENT])
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            chunk = list(ids[start:start + IDS_PER_STATEMENT])
             query = select(self.table.c.id).where(self.table.c.id.in_(chunk))
             present += [int(row_id) for row_id in conn.execute(query).scalars()]
         return present
@@ -407,40 +288,3 @@ class _Stale(Exception):
     def __init__(self, ids: list[int]) -> None:
         super().__init__(ids)
         self.ids = ids
-
-
-def _catalogue(conn: Connection, record: CatalogRecord) -> None:
-    conn.execute(insert(tables.archive_objects).values(
-        uri=record.uri, key=record.key, source_table=record.source_table,
-        first_id=record.first_id, last_id=record.last_id, rows=record.rows,
-        bytes=record.bytes, sha256=record.sha256, min_created_at=record.min_created_at,
-        max_created_at=record.max_created_at, run_id=record.run_id,
-        created_at=record.created_at))
-
-
-class _OwnConnection:
-    """A connection of its own in autocommit mode (each statement its own transaction),
-    opened by the first thread that uses it."""
-
-    def __init__(self, db: Database, setup: str | None = None) -> None:
-        self.db = db
-        self.setup = setup
-        self._conn: Connection | None = None
-
-    def execute(self, statement: Any, params: dict[str, Any]) -> Any:
-        with translate_errors(self.db):
-            if self._conn is None:
-                conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                if self.setup:
-                    conn.execute(text(self.setup))
-                self._conn = conn
-            return self._conn.execute(statement, params)
-
-    def rowcount(self, statement: Any, params: dict[str, Any]) -> int:
-        return int(self.execute(statement, params).rowcount or 0)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with translate_errors(self.db):
-                self._conn.close()
-            self._conn = None

@@ -1,0 +1,53 @@
+"""PostgreSQL's archived deletes, written in psycopg's SQL composition: the server
+returns what it removed (a version digest, or each row's JSON) in the same statement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from opsctl.adapters.db.log_lines import ROW_VERSION
+
+
+def delete_archived_sql(conn: Connection, table: Table) -> str:
+    """Delete a batch's range, returning the count and version of what went."""
+    from psycopg import sql
+
+    c = table.c
+    schema = [table.schema] if table.schema else []
+    query = sql.SQL(
+        "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} >= %s AND x.{id} <= %s "
+        "AND x.{created_at} < %s RETURNING x.{id} AS id, "
+        + ROW_VERSION.format(alias="x") + " AS v) "
+        "SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM gone"
+    ).format(
+        table=sql.Identifier(*schema, table.name),
+        id=sql.Identifier(c.id.name),
+        created_at=sql.Identifier(c.created_at.name),
+    )
+    return query.as_string(conn.connection.driver_connection)
+
+
+def delete_ids(conn: Connection, table: Table, ids: Sequence[int],
+               cutoff: datetime) -> dict[int, dict[str, Any]]:
+    """Delete these rows where older than the cutoff; their content as archived lines."""
+    from psycopg import sql
+
+    found: dict[int, dict[str, Any]] = {}
+    c = table.c
+    schema = [table.schema] if table.schema else []
+    query = sql.SQL(
+        "DELETE FROM {table} AS x WHERE x.{id} = ANY(%s) AND x.{created_at} < %s "
+        "RETURNING x.{id}, row_to_json(x)::text"
+    ).format(table=sql.Identifier(*schema, table.name),
+             id=sql.Identifier(c.id.name),
+             created_at=sql.Identifier(c.created_at.name))
+    conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # the JSON's timestamps
+    for row_id, line in conn.exec_driver_sql(
+            query.as_string(conn.connection.driver_connection), (list(ids), cutoff)):
+        found[int(row_id)] = json.loads(line)
+    return found

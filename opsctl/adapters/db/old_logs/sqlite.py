@@ -1,0 +1,48 @@
+"""SQLite's archived deletes: its rows have no version, so what a delete removes is
+re-encoded into archive lines and compared with what was archived."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete
+
+from opsctl.adapters.db.instants import older_than
+from opsctl.adapters.db.log_lines import encode_row, lines_version
+from opsctl.adapters.db.old_logs.statements import IDS_PER_STATEMENT
+from opsctl.ports import LogBatch
+
+
+def delete_archived(conn: Connection, full: Table, batch: LogBatch,
+                    cutoff: datetime) -> tuple[int, str]:
+    """Delete the batch's range and re-encode the removed rows into the batch's lines."""
+    c = full.c
+    statement = (delete(full)
+                 .where(c.id >= batch.first_id, c.id <= batch.last_id,
+                        older_than(c.created_at, cutoff, sqlite=True))
+                 .returning(*full.columns))
+    names = [column.name for column in full.columns]
+    id_index = names.index(c.id.name)
+    gone = sorted(conn.execute(statement).all(), key=lambda row: row[id_index])
+    payload = b"".join(encode_row(names, tuple(row)) for row in gone)
+    return len(gone), lines_version(payload)
+
+
+def delete_ids(conn: Connection, full: Table, ids: Sequence[int],
+               cutoff: datetime) -> dict[int, dict[str, Any]]:
+    """Delete these rows where older than the cutoff; their content as archived lines."""
+    found: dict[int, dict[str, Any]] = {}
+    c = full.c
+    names = [column.name for column in full.columns]
+    id_index = names.index(c.id.name)
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = list(ids[start:start + IDS_PER_STATEMENT])
+        statement = (delete(full)
+                     .where(c.id.in_(chunk), older_than(c.created_at, cutoff, sqlite=True))
+                     .returning(*full.columns))
+        for row in conn.execute(statement):
+            found[int(row[id_index])] = json.loads(encode_row(names, tuple(row)))
+    return found
