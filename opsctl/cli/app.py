@@ -9,26 +9,32 @@ from typing import Annotated, TypeVar
 
 import typer
 from typer import _click as click  # typer vendors click
+from typer._click.utils import make_default_short_help
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command, get_group
 
 from opsctl import __version__
 from opsctl.cli.session import Environment, Session
 
-# Command groups, imported only when used: `opsctl --version` and a cron run of one job
-# never pay for the others' imports.
+# Command groups, imported only when used: `opsctl --version`, `opsctl --help` and a cron
+# run of one job never pay for the others' imports. Each name maps to its module and the
+# summary `opsctl --help` lists for it: the module's own help, kept equal by a test, so
+# listing the commands imports none of them.
 GROUPS = {
-    "metrics": "metrics",
-    "failure-rate": "failure_rate",
-    "files": "files",
-    "logs": "logs",
-    "health": "health",
-    "runs": "runs",
-    "db": "db",
-    "demo": "demo",
-    "config": "config",
-    "schedule": "schedule",
-    "status": "status",
+    "metrics": ("metrics", "Aggregate export metrics."),
+    "failure-rate": ("failure_rate", "Alert on the export failure rate."),
+    "files": ("files", "Delete expired export files."),
+    "logs": ("logs", "Statistics and retention of the export log table."),
+    "health": ("health", "Probe the health of the export system."),
+    "runs": ("runs", "History of opsctl's own runs."),
+    "db": ("db", "opsctl's own tables."),
+    "demo": ("demo", "Seed realistic demo data."),
+    "config": ("config", "Show or validate the configuration."),
+    "schedule": ("schedule", "When the jobs run: the schedule section of the configuration, "
+                 "checked and deployed."),
+    "status": ("status", "One screen for on-call: per job the last run and whether it is "
+               "overdue, open alerts, the failure rate of the last hour and the cleanups "
+               "waiting."),
 }
 # Modules whose app is one command rather than a group of them.
 SINGLE_COMMANDS = frozenset({"status"})
@@ -38,10 +44,19 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(GROUPS)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the summaries above, as click lays it out, with no
+        command module imported."""
+        limit = formatter.width - 6 - max(len(name) for name in GROUPS)
+        rows = [(name, make_default_short_help(summary, limit))
+                for name, (_, summary) in GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module_name = GROUPS.get(cmd_name)
-        if module_name is None:
+        if cmd_name not in GROUPS:
             return None
+        module_name, _ = GROUPS[cmd_name]
         module = importlib.import_module(f"opsctl.cli.commands.{module_name}")
         if cmd_name in SINGLE_COMMANDS:
             command = get_command(module.app)

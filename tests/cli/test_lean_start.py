@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 from support import Cli, export_row, insert_exports, isolated_env
+from typer.main import get_command
 
 from opsctl.adapters.db import migrations
 from opsctl.adapters.db.database import Database
+from opsctl.cli.app import GROUPS, app
 
 RICH = ("rich",)
 HTTP = ("httpx", "boto3", "botocore")
@@ -56,6 +58,38 @@ def seeded(home: Path, db_url: str) -> dict[str, str]:
 
 def other_backend(db_url: str) -> tuple[str, ...]:
     return SQLITE if db_url.startswith("postgresql") else POSTGRES
+
+
+# What `--version` and `--help` may import: the CLI's skeleton, not one command module, not
+# the settings, not the database, storage, HTTP or rendering libraries.
+NOT_AT_START = ("opsctl.cli.commands", "opsctl.settings", "opsctl.adapters", "opsctl.jobs",
+                "sqlalchemy", "psycopg", "pydantic_settings", "rich", "boto3", "botocore",
+                "httpx", "jinja2", "croniter", "prometheus_client", "pythonjsonlogger")
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",)], ids=" ".join)
+def test_version_and_help_import_no_command_nor_library(home: Path, args: tuple[str, ...]
+                                                         ) -> None:
+    env = {**isolated_env(home), "PYTHONPATH": ":".join(sys.path), "COLUMNS": "100"}
+    code, modules = imported(env, *args)
+    assert code == 0
+    assert sorted(m for m in modules if m.startswith(NOT_AT_START)) == []
+
+
+def test_the_help_lists_every_command_with_its_own_summary(home: Path) -> None:
+    # The listing is built without importing the commands, so it can fail if it drifts.
+    env = {**isolated_env(home), "PYTHONPATH": ":".join(sys.path), "COLUMNS": "100"}
+    done = subprocess.run([sys.executable, "-m", "opsctl", "--help"], capture_output=True,
+                          text=True, env=env, check=True)
+    listed = done.stdout.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in listed.splitlines()] == list(GROUPS)
+    assert "  status        One screen for on-call: per job the last run and whether...\n" \
+        in listed
+    root = get_command(app)
+    for name, (_, summary) in GROUPS.items():
+        command = root.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.help is not None
+        assert " ".join(command.help.split()).startswith(summary), name
 
 
 @pytest.mark.parametrize(
