@@ -35,7 +35,9 @@ The guarantees, and how they are kept:
   between batches (a signal ends the wait) to spare a busy primary.
 - **Dry run writes nothing**: it counts the eligible rows and how many objects they would
   make; the would-be numbers are reported as ``archived_count`` / ``deleted_count`` next
-  to ``dry_run: true``.
+  to ``dry_run: true``, and the partitions it would drop are named.
+- **Whole partitions** of a partitioned table (``partitions`` port, PostgreSQL) go first,
+  detached and dropped rather than deleted row by row; see ``logs_partitions``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,7 +54,7 @@ from opsctl.domain.archive_names import object_name
 from opsctl.errors import ArchiveUnavailable
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs import deletion_guard
+from opsctl.jobs import deletion_guard, logs_partitions
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import (
@@ -60,7 +62,9 @@ from opsctl.ports import (
     CatalogRecord,
     LogArchive,
     LogBatch,
+    LogPartitions,
     OldLogs,
+    Partition,
     PoisonRow,
 )
 
@@ -102,6 +106,7 @@ class LogCleanupPorts:
     archive: LogArchive | None = None  # required when params.archive
     guard: deletion_guard.DeletionGuard | None = None
     table_rows: Callable[[], int] | None = None  # every row of the table, for the guard
+    partitions: LogPartitions | None = None  # whole partitions to drop, when partitioned
 
 
 @dataclass
@@ -114,6 +119,8 @@ class _Tally:
     skipped_batches: int = 0
     quarantined: int = 0
     interrupted: bool = False
+    partitions: list[str] = field(default_factory=list)  # dropped (or, dry, to drop)
+    skipped_partitions: int = 0
 
 
 def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> JobResult:
@@ -124,7 +131,11 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
         raise ValueError("archive requested without an archive port")
     poison = ports.logs.poison_rows(cutoff)
     report_poison(ctx, poison)
-    tally = _Tally(eligible=ports.logs.count_eligible(cutoff), quarantined=len(poison))
+    whole = list(ports.partitions.whole_partitions(cutoff)) if ports.partitions else []
+    # Rows of partitions an earlier run detached are no longer counted through the table.
+    leftover = sum(p.rows for p in whole if p.upper is None)
+    tally = _Tally(eligible=ports.logs.count_eligible(cutoff) + leftover,
+                   quarantined=len(poison), partitions=[p.name for p in whole])
     trip = deletion_guard.check(ctx, ports.guard, tally.eligible, table_rows=ports.table_rows)
     if trip is not None:  # before any archive write or delete, in a dry run too
         return deletion_guard.tripped(
@@ -138,10 +149,16 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
             _result(ctx, params, archive, tally, started, cutoff), ports.guard)
     progress = ctx.progress("deleting old log rows", tally.eligible, "rows")
     try:
-        if archive is None:
+        if archive is not None:
+            _recover(ctx, ports.logs, archive, params, cutoff, tally)
+        if ports.partitions is not None and whole:
+            _take_partitions(ctx, ports.partitions, whole, archive, params, tally,
+                             progress.advance)
+        if tally.interrupted:  # stopped on a partition: the batches wait for the next run
+            pass
+        elif archive is None:
             _delete_only(ctx, ports.logs, params, cutoff, tally, progress.advance)
         else:
-            _recover(ctx, ports.logs, archive, params, cutoff, tally)
             _archive_and_delete(ctx, ports.logs, archive, params, cutoff, tally,
                                 progress.advance)
             # Every batch is settled (deleted, or skipped with its object removed).
@@ -163,6 +180,24 @@ def report_poison(ctx: JobContext, poison: Sequence[PoisonRow]) -> None:
 def _pause(ctx: JobContext, params: LogCleanupParams) -> None:
     if params.batch_pause_ms:
         ctx.pause(params.batch_pause_ms / 1000)
+
+
+def _take_partitions(ctx: JobContext, port: LogPartitions,
+                     whole: Sequence[Partition], archive: LogArchive | None,
+                     params: LogCleanupParams, tally: _Tally,
+                     advance: Callable[[int], None]) -> None:
+    def record_of(stored: ArchivedObject, batch: LogBatch) -> CatalogRecord:
+        return _record(ctx, params, stored, batch.first_id, batch.last_id, batch.rows,
+                       batch.min_created_at, batch.max_created_at)
+
+    taken = logs_partitions.take(ctx, port, whole, archive, params.batch_size, record_of,
+                                 advance)
+    tally.deleted += taken.deleted
+    tally.archived += taken.archived
+    tally.objects += taken.objects
+    tally.partitions = taken.dropped
+    tally.skipped_partitions = taken.skipped
+    tally.interrupted = taken.interrupted
 
 
 def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutoff: datetime,
@@ -341,13 +376,20 @@ def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | Non
         archived, deleted = (tally.eligible if archive else 0), tally.eligible
         state, code = "dry_run", ExitCode.OK
         message = f"dry run: would delete {deleted:,} {older}" + (
-            f", archived first in {objects:,} objects{where}" if archive else "")
+            f", archived first in {objects:,} objects{where}" if archive else "") + (
+            f", dropping the partition(s) {', '.join(tally.partitions)} whole"
+            if tally.partitions else "")
     else:
         objects, archived, deleted = tally.objects, tally.archived, tally.deleted
         if tally.interrupted:
             state = "interrupted"
             code = ctx.runtime.stop.exit_code or ExitCode.SIGTERM
             message = f"interrupted after deleting {deleted:,} {older}"
+        elif tally.skipped_partitions:
+            state, code = "warning", ExitCode.WARNING
+            message = (f"deleted {deleted:,} {older}; {tally.skipped_partitions} "
+                       "partition(s) detached to be archived were left for a run that "
+                       "archives")
         elif tally.skipped_batches:
             state, code = "warning", ExitCode.WARNING
             message = (f"deleted {deleted:,} {older}; {tally.skipped_batches} batch(es) "
@@ -372,6 +414,7 @@ def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | Non
         "recovered_count": tally.recovered,
         "quarantined_count": tally.quarantined,
         "archive_uri": archive.uri if archive else None,
+        "partitions": tally.partitions,
         "batch_size": params.batch_size,
         "duration_ms": int((ctx.now() - started).total_seconds() * 1000),
     }

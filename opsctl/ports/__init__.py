@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         WindowAggregate,
     )
     from opsctl.ports.observers import RunEnd, RunObserver, RunStart
+    from opsctl.ports.partitions import HeldPartition, LogPartitions, Partition
     from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
     from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
     from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
@@ -103,12 +104,14 @@ __all__ = [
     "FileStore",
     "FindingReport",
     "FormatAggregate",
+    "HeldPartition",
     "HistorySnapshot",
     "JobHistory",
     "JobRunTotals",
     "LoadCounts",
     "LogArchive",
     "LogBatch",
+    "LogPartitions",
     "LogStatsSource",
     "LogTableStats",
     "MetricRollup",
@@ -120,6 +123,7 @@ __all__ = [
     "OldLogs",
     "OpenAlert",
     "OutcomeCounts",
+    "Partition",
     "PendingWork",
     "PeriodMetricsSource",
     "PeriodTotals",

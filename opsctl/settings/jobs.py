@@ -56,6 +56,8 @@ class LogsSettings(DeletionGuardKeys):
     max_delete_fraction: float = Field(default=0.9, gt=0, le=1)
     # A wait between batches, to spare a busy primary (pt-archiver's --sleep).
     batch_pause_ms: int = Field(default=0, ge=0, le=600_000)
+    # Take partitions wholly older than the cutoff whole (detach + drop), not row by row.
+    drop_partitions: bool = True
 
     @field_validator("archive_uri")
     @classmethod

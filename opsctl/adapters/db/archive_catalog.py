@@ -9,11 +9,11 @@ one URI are read in one query.
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, insert, inspect, select
 
 from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database
-from opsctl.ports import CatalogEntry
+from opsctl.ports import CatalogEntry, CatalogRecord
 
 
 def object_uri(root: str, key: str) -> str:
@@ -49,3 +49,14 @@ class DbArchiveCatalog:
                                           row.sha256, row.min_created_at, row.max_created_at))
         found.sort(key=lambda entry: entry.uri)
         return found
+
+
+def catalogue(conn: Connection, record: CatalogRecord) -> None:
+    """Record an object whose rows are gone, in the caller's transaction: the one that
+    deletes (or drops) those rows, so the two commit together or not at all."""
+    conn.execute(insert(tables.archive_objects).values(
+        uri=record.uri, key=record.key, source_table=record.source_table,
+        first_id=record.first_id, last_id=record.last_id, rows=record.rows,
+        bytes=record.bytes, sha256=record.sha256, min_created_at=record.min_created_at,
+        max_created_at=record.max_created_at, run_id=record.run_id,
+        created_at=record.created_at))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import ExitStack, closing
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -92,12 +92,19 @@ def cleanup(
         config = settings.logs
         guard = deletion_guard(repository.db, config.guard_limits(
             max_delete, config.max_delete_fraction), force, ("deleted_count",))
-        with closing(repository):
+        with closing(repository), ExitStack() as stack:
             archive_port = None
             if location:
                 archive_port = _archive(session, location,
                                         marker_name(repository.source_identity()))
-            ports = LogCleanupPorts(repository, archive_port, guard, repository.count_rows)
+            partitions = None
+            if config.drop_partitions and not repository.db.is_sqlite:
+                from opsctl.adapters.db.partitions import PartitionsRepository
+
+                partitions = stack.enter_context(closing(
+                    PartitionsRepository(repository.db, settings.source)))
+            ports = LogCleanupPorts(repository, archive_port, guard, repository.count_rows,
+                                    partitions)
             return logs_cleanup.run(job_ctx, ports, params)
 
     session.run_job(logs_cleanup.JOB, logs_cleanup.SUMMARY_TYPE, work, mutating=True,

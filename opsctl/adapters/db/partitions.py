@@ -1,0 +1,307 @@
+"""Whole partitions of a PostgreSQL export-log table partitioned by RANGE on ``created_at``.
+
+Deleting a month of rows one batch at a time costs seconds and leaves millions of dead
+rows for autovacuum; detaching and dropping its partition costs milliseconds and leaves
+nothing. This module finds such partitions in the catalog and takes them in three steps,
+each of which a killed run can be resumed from:
+
+1. **Note, then detach.** The plan (the run id that names the objects, the rows per
+   object, whether to archive) is written as the partition's comment, then the partition
+   is detached: ``CONCURRENTLY`` (PostgreSQL 14 and later, outside a transaction, so the
+   application's writes to the table never wait) unless the table has a DEFAULT partition,
+   which that form does not allow. A ``CONCURRENTLY`` detach that was cut short leaves the
+   partition *pending*; the next run finishes it with ``FINALIZE``.
+2. **Hold.** The detached table is locked in SHARE mode (reads go on, writes wait) for as
+   long as it is archived: the rows in the archive are the rows that are dropped.
+3. **Catalogue and drop** in one transaction: either every object of the partition is
+   catalogued and the table is gone, or neither happened.
+
+A detached table that still carries opsctl's note is what a killed run left behind; it is
+found by that note and finished with the note's run id and object size, so each object
+gets the name (and content) it had, and one already written is accepted as identical
+rather than written twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table
+
+from opsctl.adapters.db.archive_catalog import catalogue
+from opsctl.adapters.db.database import Database, translate_errors
+from opsctl.adapters.db.log_lines import BatchReader
+from opsctl.adapters.db.tables import source_table
+from opsctl.errors import OpsctlError
+from opsctl.ports import CatalogRecord, LogBatch, Partition
+
+if TYPE_CHECKING:
+    from psycopg import sql as psql
+
+    from opsctl.settings.data import SourceSettings
+
+# The comment opsctl writes on a partition it is about to detach starts with this.
+NOTE = "opsctl logs.cleanup: "
+# Rows of a held partition are read with this cutoff: every row of it, whatever its date.
+_NO_CUTOFF = datetime(9999, 12, 31, tzinfo=UTC)
+
+_RANGE_ON = """
+SELECT pt.partstrat = 'r' AND pt.partnatts = 1 AND pt.partattrs[0] = a.attnum,
+       pt.partdefid <> 0
+FROM pg_partitioned_table pt
+JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attname = %(column)s
+WHERE pt.partrelid = to_regclass(%(table)s)
+"""
+
+# Attached partitions whose upper bound is at or before the cutoff (the bound's text is
+# written and read back in the session's time zone), and those pending a detach.
+_ATTACHED = """
+SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), i.inhdetachpending,
+       (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                     'TO \\(''([^'']*)''\\)\\s*$'))[1]::timestamptz AS upper,
+       d.description
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+     AND d.objsubid = 0
+WHERE i.inhparent = to_regclass(%(table)s)
+ORDER BY upper NULLS LAST, c.relname
+"""
+
+# Tables opsctl detached from this table and did not drop (a run was killed in between).
+_LEFT_DETACHED = """
+SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), d.description
+FROM pg_description d
+JOIN pg_class c ON c.oid = d.objoid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+  AND d.description LIKE %(note)s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname
+"""
+
+
+class PartitionsRepository:
+    """``LogPartitions`` on the configured table; nothing to take unless it is RANGE
+    partitioned on its ``created_at`` column."""
+
+    def __init__(self, db: Database, source: SourceSettings) -> None:
+        if db.is_sqlite:
+            raise ValueError("partitions are a PostgreSQL feature")
+        self.db = db
+        self.table: Table = source_table(source.table, source.columns.model_dump())
+        self._columns = source.columns.model_dump()
+        self._conn: Connection | None = None
+        self._oid: int | None = None
+        self._has_default = False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with translate_errors(self.db):
+                conn.close()
+
+    # --- finding them --------------------------------------------------------------------
+
+    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
+        with translate_errors(self.db):
+            conn = self._autocommit()
+            found = conn.exec_driver_sql(_RANGE_ON, {
+                "table": self._qualified(), "column": self.table.c.created_at.name}).first()
+            if found is None or not found[0]:
+                return []
+            self._has_default = bool(found[1])
+            self._oid = int(conn.exec_driver_sql(
+                "SELECT to_regclass(%(table)s)::oid", {"table": self._qualified()}).scalar_one())
+            # What earlier runs began comes first: it is finished before anything new.
+            begun: list[Partition] = []
+            for _, name, note in conn.exec_driver_sql(
+                    _LEFT_DETACHED, {"note": NOTE + "%"}).all():
+                plan = self._plan(note)
+                if plan is not None:
+                    begun.append(self._detached(conn, name, plan))
+            whole: list[Partition] = []
+            for _, name, pending, upper, note in conn.exec_driver_sql(
+                    _ATTACHED, {"table": self._qualified()}).all():
+                plan = self._plan(note)
+                if pending:
+                    if plan is not None:  # else another tool's detach: not opsctl's
+                        begun.append(replace(self._detached(conn, name, plan),
+                                             detached=False, pending=True))
+                elif upper is not None and upper <= cutoff:
+                    whole.append(Partition(name, self._count(conn, name), upper))
+            return begun + whole
+
+    def _plan(self, note: str | None) -> dict[str, Any] | None:
+        """The plan an opsctl run noted on a partition of this table, or None."""
+        if not note or not note.startswith(NOTE):
+            return None
+        try:
+            plan = json.loads(note[len(NOTE):])
+        except ValueError:
+            return None
+        if not isinstance(plan, dict) or plan.get("parent_oid") != self._oid:
+            return None
+        return plan
+
+    def _detached(self, conn: Connection, name: str, plan: dict[str, Any]) -> Partition:
+        return Partition(name, self._count(conn, name), None, detached=True,
+                         run_id=str(plan["run_id"]), batch_size=int(plan["batch_size"]),
+                         archived=bool(plan["archive"]))
+
+    # --- taking them ---------------------------------------------------------------------
+
+    def detach(self, partition: Partition, run_id: str, batch_size: int,
+               archive: bool) -> Partition:
+        if partition.detached:
+            return partition
+        if partition.pending:  # a CONCURRENTLY detach cut short: already noted
+            with translate_errors(self.db):
+                self._execute(self._autocommit(),
+                              "ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE",
+                              partition.name)
+            return replace(partition, detached=True, pending=False)
+        note = NOTE + json.dumps({
+            "parent_oid": self._oid, "parent": self._qualified(), "run_id": run_id,
+            "batch_size": batch_size, "archive": archive,
+            "noted_at": datetime.now(UTC).isoformat(),
+        })
+        with translate_errors(self.db):
+            conn = self._autocommit()
+            self._execute(conn, "COMMENT ON TABLE {part} IS {note}", partition.name,
+                          note=note)
+            concurrently = "" if self._has_default else " CONCURRENTLY"
+            self._execute(conn, "ALTER TABLE {parent} DETACH PARTITION {part}" + concurrently,
+                          partition.name)
+        return replace(partition, upper=None, detached=True, run_id=run_id,
+                       batch_size=batch_size, archived=archive)
+
+    @contextmanager
+    def hold(self, partition: Partition) -> Iterator[_Held]:
+        if not partition.detached:
+            raise ValueError(f"{partition.name} is still attached")
+        with translate_errors(self.db):
+            conn = self.db.engine.connect()
+        try:
+            with translate_errors(self.db):
+                transaction = conn.begin()
+                self._execute(conn, "LOCK TABLE {part} IN SHARE MODE", partition.name)
+            held = _Held(self, conn, partition)
+            yield held
+            if transaction.is_active:
+                with translate_errors(self.db):
+                    transaction.rollback()
+        finally:
+            with translate_errors(self.db):
+                conn.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _qualified(self) -> str:
+        """The table as ``to_regclass`` reads it (quoted parts)."""
+        parts = [self.table.schema, self.table.name] if self.table.schema else [
+            self.table.name]
+        return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+    def _autocommit(self) -> Connection:
+        if self._conn is None:
+            conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+            self._conn = conn
+        return self._conn
+
+    def _execute(self, conn: Connection, template: str, partition: str,
+                 note: str | None = None) -> Any:
+        from psycopg import sql
+
+        query = sql.SQL(template).format(
+            parent=sql.SQL(self._qualified()), part=_identifier(partition),
+            note=sql.Literal(note))
+        return conn.exec_driver_sql(query.as_string(conn.connection.driver_connection))
+
+    def _count(self, conn: Connection, partition: str) -> int:
+        return int(self._execute(conn, "SELECT count(*) FROM {part}", partition).scalar_one())
+
+
+class _Held:
+    """A detached partition under a SHARE lock, on the connection that took it."""
+
+    def __init__(self, repository: PartitionsRepository, conn: Connection,
+                 partition: Partition) -> None:
+        self.repository = repository
+        self.conn = conn
+        self.partition = partition
+        schema, _, name = _unquoted(partition.name)
+        self.table = source_table(f"{schema}.{name}", repository._columns)
+
+    def batches(self, size: int) -> Generator[LogBatch, None, None]:
+        """Read on a connection of its own (the lock lets reads through), one batch ahead
+        on a worker thread while the caller compresses and writes the current one."""
+        reader = BatchReader(self.repository.db, self.table)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-part") as worker:
+            try:
+                pending = worker.submit(reader.read, _NO_CUTOFF, size, None)
+                while (batch := pending.result()) is not None:
+                    more = batch.rows >= size
+                    if more:
+                        pending = worker.submit(reader.read, _NO_CUTOFF, size, batch.last_id)
+                    yield batch
+                    if not more:
+                        return
+            finally:
+                worker.submit(reader.close)
+
+    def drop(self, records: Sequence[CatalogRecord]) -> int:
+        repository = self.repository
+        with translate_errors(repository.db):
+            rows = int(repository._execute(self.conn, "SELECT count(*) FROM {part}",
+                                           self.partition.name).scalar_one())
+            if records and sum(record.rows for record in records) != rows:
+                raise OpsctlError(
+                    f"{self.partition.name} holds {rows} rows but its archive objects "
+                    f"{sum(record.rows for record in records)}; nothing dropped")
+            for record in records:
+                catalogue(self.conn, record)
+            repository._execute(self.conn, "DROP TABLE {part}", self.partition.name)
+            self.conn.commit()
+        return rows
+
+
+def _unquoted(qualified: str) -> tuple[str, str, str]:
+    """``"schema"."name"`` (as ``format('%I.%I')`` writes it) back into its parts."""
+    parts: list[str] = []
+    current, quoted, i = "", False, 0
+    while i < len(qualified):
+        char = qualified[i]
+        if quoted:
+            if char == '"' and qualified[i + 1:i + 2] == '"':
+                current += '"'
+                i += 1
+            elif char == '"':
+                quoted = False
+            else:
+                current += char
+        elif char == '"':
+            quoted = True
+        elif char == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        i += 1
+    parts.append(current)
+    schema, name = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[-1])
+    return schema, ".", name
+
+
+def _identifier(qualified: str) -> psql.Composable:
+    from psycopg import sql
+
+    schema, _, name = _unquoted(qualified)
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)

@@ -1,0 +1,63 @@
+"""Whole partitions of a partitioned export-log table, taken by ``logs cleanup`` at once.
+
+A partition whose rows are all older than the cutoff goes whole: detached from the table,
+archived from the detached table (nothing can change it there), then catalogued and
+dropped in one transaction. A partition stays *detached* between those steps, and a run
+killed there leaves it so: the next run finds it by the note the detaching run left on it
+and finishes it, naming its objects as that run did, so an object already written is found
+identical instead of being written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from opsctl.ports.logs import CatalogRecord, LogBatch
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition to take whole: attached with an upper bound at or before the cutoff,
+    or left detached by an earlier run."""
+
+    name: str  # schema-qualified, as people read it
+    rows: int  # counted when listed (the guard's figure); the drop counts again
+    upper: datetime | None  # its range's upper bound; None once detached
+    detached: bool = False
+    pending: bool = False  # a detach begun CONCURRENTLY and cut short: to be finalized
+    # What the run that detached it recorded: its objects' run id, rows per object, and
+    # whether it archived. None while attached.
+    run_id: str | None = None
+    batch_size: int | None = None
+    archived: bool | None = None
+
+
+class HeldPartition(Protocol):
+    """A detached partition locked against writes until it is dropped or released."""
+
+    def batches(self, size: int) -> Generator[LogBatch, None, None]:
+        """Its rows in id order, ``size`` per batch; close the generator when done."""
+
+    def drop(self, records: Sequence[CatalogRecord]) -> int:
+        """Catalogue ``records`` and drop the table in one transaction; the rows it held.
+        With records, raises unless they hold exactly its rows."""
+
+
+class LogPartitions(Protocol):
+    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
+        """Partitions to take whole at this cutoff: first those an earlier run began to
+        detach, then every attached partition whose upper bound is at or before it,
+        oldest first."""
+
+    def detach(self, partition: Partition, run_id: str, batch_size: int,
+               archive: bool) -> Partition:
+        """Note the plan on the partition, then detach it from the table (concurrently
+        where the server allows it). Idempotent for a partition already detached."""
+
+    def hold(self, partition: Partition) -> AbstractContextManager[HeldPartition]:
+        """Lock a detached partition against writes for archiving and dropping; leaving
+        the block without ``drop`` releases it untouched."""
