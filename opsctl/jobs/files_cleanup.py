@@ -117,7 +117,8 @@ def _walk(
     tally = _Tally()
     marking: Future[int] | None = None
     # `started` is the cutoff for the whole run: rows expiring meanwhile wait for the next
-    # run, and the keyset walk (id > last) can never meet a row twice.
+    # run, and the keyset walk (after the last row, in (expires_at, id) order) can never
+    # meet a row twice.
     fetching = db.submit(ports.exports.batch, started, None, _next_size(params, 0))
     try:
         while True:
@@ -128,7 +129,7 @@ def _walk(
             handled = tally.handled + len(rows)  # every row fetched ends up handled
             more = params.limit is None or handled < params.limit
             if more:
-                fetching = db.submit(ports.exports.batch, started, rows[-1].id,
+                fetching = db.submit(ports.exports.batch, started, rows[-1],
                                      _next_size(params, handled))
             done, storage_error = _one_batch(ctx, ports, rows, tally, params.sample_size)
             if done and not ctx.dry_run:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +19,9 @@ class ExpiredExport:
     # row is reported and left as it is, and the run carries on with the others. Its
     # ``file_path`` is then a printable rendering, never a key to delete.
     unreadable: str | None = None
+    # Where the walk resumes after this row, in the store's own terms (its ``expires_at``
+    # as stored): handed back to ``ExpiredExports.batch``, never read by the job.
+    position: object = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,15 @@ class FileOutcome:
 
 
 class ExpiredExports(Protocol):
-    """The rows files cleanup walks, in id order, and marks ``expired``."""
+    """The rows files cleanup walks, in ``(expires_at, id)`` order, and marks ``expired``."""
 
     def count(self, now: datetime) -> int:
         """How many rows are candidates at ``now`` (for the summary and the progress bar)."""
 
-    def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
-        """The next ``size`` candidates with ``id > after_id`` (from the first when None),
-        in id order."""
+    def batch(self, now: datetime, after: ExpiredExport | None, size: int) -> list[ExpiredExport]:
+        """The next ``size`` candidates after ``after`` (a row of the previous batch; from
+        the first when None), in ``(expires_at, id)`` order: the order of the rows' expiry,
+        so a walk can stop at ``now`` instead of reading every row not yet due."""
 
     def mark_expired(self, ids: list[int]) -> int:
         """Set these rows' status to ``expired`` in one short transaction."""

@@ -40,15 +40,19 @@ class FakeExports:
 
     def _candidates(self, now: datetime) -> list[Row]:
         return sorted((r for r in self.rows.values()
-                       if r.expires_at < now and r.status != "expired"), key=lambda r: r.id)
+                       if r.expires_at < now and r.status != "expired"),
+                      key=lambda r: (r.expires_at, r.id))
 
     def count(self, now: datetime) -> int:
         return len(self._candidates(now))
 
-    def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
-        self.batches.append((after_id, size))
-        rows = [r for r in self._candidates(now) if after_id is None or r.id > after_id]
-        return [ExpiredExport(r.id, f"e{r.id}", r.file_path, r.size) for r in rows[:size]]
+    def batch(self, now: datetime, after: ExpiredExport | None,
+              size: int) -> list[ExpiredExport]:
+        self.batches.append((None if after is None else after.id, size))
+        rows = [r for r in self._candidates(now)
+                if after is None or (r.expires_at, r.id) > (after.position, after.id)]
+        return [ExpiredExport(r.id, f"e{r.id}", r.file_path, r.size, position=r.expires_at)
+                for r in rows[:size]]
 
     def mark_expired(self, ids: list[int]) -> int:
         self.marked.append(list(ids))

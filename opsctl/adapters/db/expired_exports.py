@@ -1,9 +1,16 @@
 """The rows of files cleanup: exports whose ``expires_at`` has passed and whose file is
 still there to delete.
 
-Rows are walked by keyset (``id > last ORDER BY id LIMIT n``), never by OFFSET, so each
-batch costs the same on a table of millions, and every statement is its own short
-transaction: the application writing the table never waits on a cleanup for long.
+Rows are walked in ``(expires_at, id)`` order by keyset (``(expires_at, id) > (last_e,
+last_id) AND expires_at < cutoff ORDER BY expires_at, id LIMIT n``), never by OFFSET and
+never by ``id`` alone. With the partial index ``ix_<table>_expires_pending`` on
+``(expires_at, id)`` (``tables.source_indexes``), whose predicate is the candidates' own,
+the count and every batch are range scans that start at the last row handled and stop at
+the cutoff: the cost follows the due rows, not the days of exports still waiting. Walked
+by id, each batch and the count read the whole index, due or not (0.7 s at 10M rows with
+nothing due). Without the index the same statements still work, by a scan of the table.
+Every statement is its own short transaction: the application writing the table never
+waits on a cleanup for long.
 
 A row whose text cannot be decoded (SQLite stores whatever bytes it is given, and
 ``CAST(X'FFFE2E6A736F6E' AS TEXT)`` is not UTF-8) must not stop the run: on SQLite the
@@ -16,7 +23,10 @@ On SQLite ``expires_at`` is compared as an instant, never as text alone (the rul
 a timestamp, ``julianday()`` puts it before the cutoff. A value that is no timestamp (an
 integer epoch, garbage text) and sorts before the cutoff is what a text comparison would
 have judged expired: it comes back ``unreadable`` too, reported and never deleted. A
-timestamp with an offset or a ``T`` is due at its real instant, never earlier.
+timestamp with an offset or a ``T`` is due at its real instant, never earlier. There the
+walk resumes from the stored value itself, read back as SQLite holds it (an integer, a
+real, or the bytes of the text), so a poison row is passed once, like any other, and text
+that is not UTF-8 never has to be decoded to be walked past.
 
 The connection, though, is kept for the whole run. The engine does not pool (NullPool),
 and a connection per statement cost more than the deletes themselves: a TCP connect and
@@ -34,7 +44,9 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     LargeBinary,
+    Select,
     Table,
+    Text,
     and_,
     any_,
     bindparam,
@@ -45,9 +57,12 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import NullType
 
 from opsctl.adapters.db.database import Database, RunConnection
 from opsctl.adapters.db.instants import not_comparable
@@ -99,12 +114,18 @@ class ExpiredExportsRepository:
                     or_(not_comparable(expires_at),
                         func.julianday(expires_at) < func.julianday(cutoff)))
 
-    def count(self, now: datetime) -> int:
-        query = select(func.count()).select_from(self.table).where(self._candidates(now))
-        with self._run.transaction() as conn:
-            return int(conn.execute(query).scalar_one())
+    def count_query(self, now: datetime) -> Select[Any]:
+        """The count's statement (also for EXPLAIN): a range scan of the pending index."""
+        return select(func.count()).select_from(self.table).where(self._candidates(now))
 
-    def batch(self, now: datetime, after_id: int | None, size: int) -> list[ExpiredExport]:
+    def count(self, now: datetime) -> int:
+        with self._run.transaction() as conn:
+            return int(conn.execute(self.count_query(now)).scalar_one())
+
+    def batch_query(self, now: datetime, after: ExpiredExport | None,
+                    size: int) -> Select[Any]:
+        """A batch's statement (also for EXPLAIN): the pending index read from the last
+        row handled, in its own order, up to ``size`` rows or the cutoff."""
         c = self.table.c
         if self.db.is_sqlite:
             export_id: ColumnElement[Any] = cast(c.export_id, LargeBinary)
@@ -113,20 +134,40 @@ class ExpiredExportsRepository:
             poison: ColumnElement[Any] = case(
                 (func.typeof(c.expires_at) != "text", func.typeof(c.expires_at)),
                 (func.julianday(c.expires_at).is_(None), "text"))
+            # The stored value untouched: a number as it is, text as its bytes (which
+            # need not be UTF-8), so the keyset compares exactly what the ORDER BY did.
+            position: ColumnElement[Any] = type_coerce(
+                case((func.typeof(c.expires_at) == "text", cast(c.expires_at, LargeBinary)),
+                     else_=c.expires_at), NullType())
         else:
             export_id, file_path = c.export_id, c.file_path
             poison = null()  # timestamptz: every value is an instant
+            position = c.expires_at
         query = (
-            select(c.id, export_id, file_path, c.file_size_bytes, poison)
+            select(c.id, export_id, file_path, c.file_size_bytes, poison, position)
             .where(self._candidates(now))
-            .order_by(c.id)
+            .order_by(c.expires_at, c.id)
             .limit(size)
         )
-        if after_id is not None:
-            query = query.where(c.id > after_id)
+        if after is not None:
+            query = query.where(tuple_(c.expires_at, c.id)
+                                > tuple_(self._stored(after.position), literal(after.id)))
+        return query
+
+    def batch(self, now: datetime, after: ExpiredExport | None,
+              size: int) -> list[ExpiredExport]:
+        query = self.batch_query(now, after, size)
         with self._run.transaction() as conn:
             rows: list[Any] = list(conn.execute(query))
         return [_export(*row) for row in rows]
+
+    def _stored(self, position: object) -> ColumnElement[Any]:
+        """A row's ``expires_at`` as a bind parameter of the stored value's own kind."""
+        if not self.db.is_sqlite:
+            return literal(position, self.table.c.expires_at.type)
+        if isinstance(position, bytes):  # text on SQLite: the same bytes, typed text again
+            return cast(literal(position, LargeBinary), Text)
+        return literal(position, NullType())
 
     def mark_expired(self, ids: list[int]) -> int:
         if not ids:
@@ -147,10 +188,10 @@ class ExpiredExportsRepository:
 
 
 def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any,
-            poison: str | None) -> ExpiredExport:
+            poison: str | None, position: object) -> ExpiredExport:
     size = None if size_bytes is None else int(size_bytes)
     if isinstance(path, str) and isinstance(export_id, str):  # PostgreSQL: decoded already
-        return ExpiredExport(int(id_), export_id, path, size)
+        return ExpiredExport(int(id_), export_id, path, size, position=position)
     export_text, export_bad = _decoded(export_id)
     path_text, path_bad = _decoded(path)
     problem = None
@@ -161,7 +202,8 @@ def _export(id_: Any, export_id: Any, path: Any, size_bytes: Any,
         what = ("text that is not a timestamp" if poison == "text"
                 else f"{poison}, not a timestamp")
         problem = f"row id {int(id_)}: expires_at is {what}; row left as it is"
-    return ExpiredExport(int(id_), export_text, path_text, size, unreadable=problem)
+    return ExpiredExport(int(id_), export_text, path_text, size, unreadable=problem,
+                         position=position)
 
 
 def _decoded(value: Any) -> tuple[str, bool]:
