@@ -1,0 +1,180 @@
+"""``logs.cleanup`` with whole partitions, against in-memory fakes: the order of detach,
+archive, verify and drop, the names a finished partition's objects get, what a stop or a
+run without archive leaves, and what a dry run reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+
+from log_fakes import OLD, FakeArchive, FakeLogs, events, make_ctx, name, params
+
+from opsctl.exit_codes import ExitCode
+from opsctl.jobs import logs_cleanup
+from opsctl.jobs.logs_cleanup import LogCleanupPorts
+from opsctl.ports import CatalogRecord, LogBatch, Partition
+
+
+class FakePartitions:
+    """Partitions are ``name -> ids``; every step is logged so tests can check the order."""
+
+    def __init__(self, partitions: Sequence[Partition], rows: dict[str, list[int]],
+                 table: FakeLogs) -> None:
+        self.partitions = list(partitions)
+        self.rows = rows
+        self.table = table  # attached partitions' rows are the table's rows too
+        for partition in partitions:
+            if not partition.detached:
+                table.rows.update(dict.fromkeys(rows[partition.name], OLD))
+        self.calls: list[str] = []
+        self.catalog: list[CatalogRecord] = []
+        self.on_batch = lambda: None
+
+    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
+        return self.partitions
+
+    def detach(self, partition: Partition, run_id: str, batch_size: int,
+               archive: bool) -> Partition:
+        if partition.detached:
+            return partition
+        self.calls.append(f"detach {partition.name}")
+        for i in self.rows[partition.name]:
+            del self.table.rows[i]
+        return replace(partition, upper=None, detached=True, run_id=run_id,
+                       batch_size=batch_size, archived=archive)
+
+    @contextmanager
+    def hold(self, partition: Partition) -> Iterator[_Held]:
+        assert partition.detached
+        self.calls.append(f"hold {partition.name}")
+        yield _Held(self, partition)
+
+
+class _Held:
+    def __init__(self, owner: FakePartitions, partition: Partition) -> None:
+        self.owner = owner
+        self.partition = partition
+
+    def batches(self, size: int) -> Generator[LogBatch, None, None]:
+        ids = self.owner.rows[self.partition.name]
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            self.owner.on_batch()
+            payload = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in chunk)
+            yield LogBatch(chunk[0], chunk[-1], len(chunk), "v", payload, OLD, OLD)
+
+    def drop(self, records: Sequence[CatalogRecord]) -> int:
+        rows = len(self.owner.rows.pop(self.partition.name))
+        assert not records or sum(r.rows for r in records) == rows
+        self.owner.catalog += records
+        self.owner.calls.append(f"drop {self.partition.name} {len(records)}")
+        return rows
+
+
+def two_partitions(table: FakeLogs) -> FakePartitions:
+    return FakePartitions(
+        [Partition("public.p1", 3, OLD), Partition("public.p2", 2, OLD)],
+        {"public.p1": [1, 2, 3], "public.p2": [4, 5]}, table)
+
+
+def test_whole_partitions_are_archived_then_dropped_before_the_batches() -> None:
+    logs, archive = FakeLogs(old=[6, 7], new=[8]), FakeArchive()
+    partitions = two_partitions(logs)
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive, partitions=partitions),
+                              params(batch_size=2))
+
+    assert result.exit_code == ExitCode.OK
+    assert partitions.calls == ["detach public.p1", "hold public.p1", "drop public.p1 2",
+                                "detach public.p2", "hold public.p2", "drop public.p2 1"]
+    assert [c for c in archive.calls if c.startswith("write 0")] == [
+        f"write {name(1, 2)}", f"write {name(3, 3)}", f"write {name(4, 5)}",
+        f"write {name(6, 7)}"]
+    assert [r.key for r in partitions.catalog] == [
+        f"export_logs/{name(1, 2)}", f"export_logs/{name(3, 3)}", f"export_logs/{name(4, 5)}"]
+    dropped = [e for e in events(out) if e["type"] == "export_log_partition_dropped"]
+    assert [(e["partition"], e["rows"], e["archived"], e["archive_objects"])
+            for e in dropped] == [("public.p1", 3, True, 2), ("public.p2", 2, True, 1)]
+    assert result.fields["eligible_count"] == 7
+    assert (result.fields["deleted_count"], result.fields["archived_count"],
+            result.fields["archive_objects"], result.fields["partitions"]) == (
+        7, 7, 4, ["public.p1", "public.p2"])
+
+
+def test_a_partition_left_detached_keeps_its_run_id_and_object_size() -> None:
+    left = Partition("public.p1", 3, None, detached=True, run_id="killed", batch_size=1,
+                     archived=True)
+    partitions = FakePartitions([left], {"public.p1": [1, 2, 3]}, FakeLogs(old=[]))
+    archive = FakeArchive()
+    archive.objects[name(1, 1, "killed")] = b'{"id": 1}\n'  # written before the kill
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(partitions.table, archive,
+                                                   partitions=partitions), params(batch_size=5))
+
+    assert result.exit_code == ExitCode.OK
+    assert partitions.calls == ["hold public.p1", "drop public.p1 3"]
+    assert sorted(k for k in archive.objects if k.endswith(".gz")) == [
+        name(1, 1, "killed"), name(2, 2, "killed"), name(3, 3, "killed")]
+    assert result.fields["eligible_count"] == 3
+
+
+def test_without_archive_a_partition_detached_for_the_archive_is_left_alone() -> None:
+    left = Partition("public.p1", 3, None, detached=True, run_id="killed", batch_size=2,
+                     archived=True)
+    partitions = FakePartitions([left, Partition("public.p2", 2, OLD)],
+                                {"public.p1": [1, 2, 3], "public.p2": [4, 5]}, FakeLogs(old=[]))
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(partitions.table, partitions=partitions),
+                              params(archive=False))
+
+    assert (result.exit_code, result.state) == (ExitCode.WARNING, "warning")
+    assert partitions.calls == ["detach public.p2", "hold public.p2", "drop public.p2 0"]
+    assert "public.p1" in partitions.rows
+    skipped = [e for e in events(out) if e["type"] == "export_log_partition_skipped"]
+    assert [(e["partition"], e["rows"]) for e in skipped] == [("public.p1", 3)]
+    assert (result.fields["deleted_count"], result.fields["skipped_count"]) == (2, 3)
+
+
+def test_a_stop_while_archiving_a_partition_drops_nothing_and_starts_no_batch() -> None:
+    logs, archive = FakeLogs(old=[6, 7]), FakeArchive()
+    partitions = two_partitions(logs)
+    ctx, _ = make_ctx()
+    seen: list[int] = []
+
+    def stop_on_second_batch() -> None:
+        seen.append(1)
+        if len(seen) == 2:
+            ctx.runtime.stop.cooperative = True
+            ctx.runtime.stop.request(ExitCode.SIGTERM)
+
+    partitions.on_batch = stop_on_second_batch
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive, partitions=partitions),
+                              params(batch_size=2))
+
+    assert (result.state, result.exit_code) == ("interrupted", ExitCode.SIGTERM)
+    assert partitions.calls == ["detach public.p1", "hold public.p1"]
+    assert set(partitions.rows) == {"public.p1", "public.p2"}
+    assert partitions.catalog == []
+    assert sorted(logs.rows) == [4, 5, 6, 7]  # no batch started after the stop
+    assert result.fields["deleted_count"] == 0
+
+
+def test_a_dry_run_names_the_partitions_and_touches_none() -> None:
+    logs = FakeLogs(old=[6])
+    partitions = two_partitions(logs)
+    ctx, _ = make_ctx(dry_run=True)
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, FakeArchive(), partitions=partitions),
+                              params())
+
+    assert partitions.calls == []
+    assert result.fields["partitions"] == ["public.p1", "public.p2"]
+    assert "dropping the partition(s) public.p1, public.p2 whole" in result.message
+    assert result.fields["deleted_count"] == 6
