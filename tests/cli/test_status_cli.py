@@ -286,3 +286,45 @@ def test_text_views_keep_job_names_and_verdicts_whole(
     assert row.split()[0] == "failure-rate.check" and row.split()[-1] == "OVERDUE"
     if width >= 80:
         assert "cron" in header.split() or "state" in header.split()
+
+
+@pytest.mark.parametrize(
+    ("args", "summary"),
+    [(("status",), "status_report"), (("schedule", "show"), "schedule_report"),
+     (("metrics", "report"), "metrics_report"),
+     (("metrics", "report", "--period", "daily"), "metrics_report")],
+    ids=" ".join,
+)
+def test_read_only_reports_on_a_fresh_install_report_nothing_yet_and_create_nothing(
+    home: Path, args: tuple[str, ...], summary: str
+) -> None:
+    # The default embedded database, before any job ran: nothing to report is no failure,
+    # and a report must not be the one that creates the database file (or its directory).
+    from support import isolated_env
+
+    cli = Cli(isolated_env(home))
+    result = cli(*args)
+
+    assert result.exit_code == 0, result.stdout
+    report = result.one(summary)
+    assert report["state"] == "ok" and report["exit_code"] == 0
+    if summary == "metrics_report":
+        assert report["total"] == 0 and report["series"][0]["total"] == 0
+    if summary == "status_report":
+        assert report["failure_rate"] is None and report["pending_log_rows"] == 0
+        assert report["pending_files"] == 0 and report["history_since"] is None
+    assert list(home.rglob("*")) == []
+
+
+@pytest.mark.parametrize("args", [("status",), ("schedule", "show")], ids=" ".join)
+def test_nagios_and_text_views_of_a_fresh_install_are_ok(home: Path,
+                                                         args: tuple[str, ...]) -> None:
+    from support import isolated_env
+
+    cli = Cli(isolated_env(home))
+    nagios = cli(*args, "--format", "nagios", output=None)
+    assert nagios.exit_code == 0
+    assert nagios.stdout.startswith(("OPSCTL STATUS OK - ", "OPSCTL SCHEDULE OK - "))
+    assert cli(*args, output="text").exit_code == 0
+    assert cli("metrics", "report", output="text").exit_code == 0
+    assert list(home.rglob("*")) == []

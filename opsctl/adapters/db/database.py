@@ -64,6 +64,14 @@ class Database:
         return Path(database).expanduser().resolve()
 
     @property
+    def not_created(self) -> bool:
+        """An embedded database whose file is not there yet (a fresh install): read-only
+        reports read it as empty, since opening it, even read-only, fails, and creating it
+        would be a write."""
+        path = self.sqlite_path
+        return path is not None and not path.exists()
+
+    @property
     def safe_url(self) -> str:
         return self._parsed.render_as_string(hide_password=True)
 

@@ -74,9 +74,8 @@ class DbJobStatus:
     @contextmanager
     def _connection(self) -> Iterator[Connection | None]:
         """The run's one connection, in one snapshot; None when there is no database file."""
-        path = self.db.sqlite_path
-        if path is not None and not path.exists():
-            yield None  # opening it, even read-only, fails; creating it would be a write
+        if self.db.not_created:
+            yield None
             return
         with translate_errors(self.db):
             if self._conn is None:
@@ -176,9 +175,7 @@ class DbJobStatus:
         )
         with self._connection() as conn:
             if conn is None:
-                from opsctl.errors import DatabaseUnavailable
-
-                raise DatabaseUnavailable(f"SQLite database {self.db.sqlite_path} does not exist")
+                return PendingWork(0, 0, 0, 0)  # no database yet: nothing exported, nothing due
             with translate_errors(self.db):
                 completed, failed, rows, files = conn.execute(query).one()
         return PendingWork(int(completed), int(failed), int(rows), int(files))

@@ -1,6 +1,7 @@
 """``MetricSeriesSource``: the per-period numbers of ``metrics report``.
 
-Stored rollups come from ``opsctl_metric_rollups`` (absent tables mean none). Periods
+Stored rollups come from ``opsctl_metric_rollups`` (absent tables mean none, and an
+embedded database not created yet means no rollups and no exports). Periods
 without a rollup are counted from the source table in one grouped statement over the
 whole stretch they span, never one query per period: on PostgreSQL ``GROUP BY`` the epoch
 bucket with a filtered ``percentile_cont`` for the p95; on SQLite, which has no
@@ -54,6 +55,8 @@ class DbMetricSeries:
             .where(r.c.period == period, r.c.window_start >= start, r.c.window_end <= end)
             .order_by(r.c.window_start)
         )
+        if self.db.not_created:
+            return []
         with self.db.connect() as conn:
             if not inspect(conn).has_table(r.name):
                 return []
@@ -61,6 +64,8 @@ class DbMetricSeries:
                     for start_at, total, metrics in conn.execute(query)]
 
     def computed(self, period: str, start: datetime, end: datetime) -> list[PeriodTotals]:
+        if self.db.not_created:
+            return []  # no database yet: no exports, every period is empty
         with self.db.connect() as conn:
             require_table(conn, self.table, self.db.safe_url)
             if self.db.is_sqlite:
