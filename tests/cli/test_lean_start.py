@@ -183,3 +183,57 @@ def test_a_current_schema_costs_one_statement(db_url: str) -> None:
         assert len(statements) == 1, statements
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def wire(tmp_path: Path) -> Iterator[Path]:
+    """The PostgreSQL protocol messages of every connection opened, traced by libpq."""
+    trace = tmp_path / "wire.txt"
+    files: list[Any] = []
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        from psycopg import pq
+
+        handle = trace.open("a")
+        files.append(handle)
+        dbapi_connection.pgconn.trace(handle.fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield trace
+    finally:
+        event.remove(Engine, "connect", on_connect)
+        for handle in files:
+            handle.close()
+
+
+@pytest.mark.postgres
+def test_a_check_on_postgresql_waits_for_no_empty_transaction(
+    home: Path, pg_url: str, wire: Path
+) -> None:
+    # Every round trip is a wait on a busy host. The schema check, the lock, the count,
+    # the alert-state lookup and the unlock each stand alone: no BEGIN/ROLLBACK around
+    # them, and no hstore lookup by the dialect.
+    recent = datetime.now(UTC) - timedelta(minutes=5)
+    insert_exports(pg_url, [export_row(status="failed", error_type="x", created_at=recent)
+                            for _ in range(2)])
+    cli = Cli(isolated_env(home, pg_url))
+    assert cli("db", "init").exit_code == 0
+    wire.write_text("")
+
+    result = cli("failure-rate", "check", "--window", "60m", "--min-samples", "1")
+
+    assert result.exit_code == 2, result.stdout  # alert: the state row is written too
+    sent = [line.split("\t") for line in wire.read_text().splitlines()]
+    queries = [fields[-1].strip() for fields in sent
+               if fields[0] == "F" and fields[2] in ("Query", "Parse")]
+    begins = [q for q in queries if q.strip('"').startswith("BEGIN")]
+    # the dialect's first-connect probe, the alert state, the run record, the prune
+    assert len(begins) == 4, queries
+    assert not any("SAVEPOINT" in q or "hstore" in q for q in queries), queries
+    standalone = ("pg_try_advisory_lock", "max(opsctl_schema_version.version)",
+                  "FROM export_logs", "FROM opsctl_alert_state", "pg_advisory_unlock")
+    for i, query in enumerate(queries):
+        if any(mark in query for mark in standalone):
+            assert not queries[i - 1].strip('"').startswith("BEGIN"), queries[i - 1:i + 1]

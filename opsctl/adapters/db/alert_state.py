@@ -21,10 +21,11 @@ class DbAlertStateStore:
         self.db = db
 
     def load(self, name: str) -> AlertState | None:
-        with self.db.connect() as conn:
-            # A dry run skips `db init`: before the first real run there is no table, which
-            # means no alert has ever been open.
-            if not inspect(conn).has_table(_t.name):
+        with self.db.reading() as conn:
+            # A dry run skips the schema step: before the first real run there is no
+            # table, which means no alert has ever been open. Any other run has applied
+            # the schema before its job, so it spends no catalog query on the question.
+            if self.db.read_only and not inspect(conn).has_table(_t.name):
                 return None
             row = conn.execute(select(_t).where(_t.c.name == name)).mappings().first()
         if row is None:

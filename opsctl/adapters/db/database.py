@@ -129,6 +129,9 @@ class Database:
             url = url.set(drivername="postgresql+psycopg")
         engine = create_engine(
             url,
+            # The dialect would otherwise look hstore up in the catalog on the first
+            # connection of every run (three round trips); opsctl has no hstore column.
+            use_native_hstore=False,
             connect_args={
                 "connect_timeout": max(1, math.ceil(self.connect_timeout_s)),
                 "options": options,
@@ -157,6 +160,17 @@ class Database:
     def connect(self) -> Iterator[Connection]:
         """A connection whose driver errors come out as opsctl errors (exit 3)."""
         with translate_errors(self), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for statements that each stand alone (a count, a lookup, an
+        advisory lock): on PostgreSQL in autocommit, so each costs its own round trip and
+        no BEGIN and ROLLBACK around it. Not for several statements that must see one
+        snapshot or commit together: use ``begin()`` for those."""
+        with self.connect() as conn:
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextmanager
