@@ -1,7 +1,7 @@
 """The observers the configuration asks for, built for one job run.
 
 Each adapter module is imported only when its section is configured, so a job without
-``[heartbeat]`` or ``[prometheus]`` never loads httpx or prometheus_client for them.
+``[heartbeat]`` or ``[prometheus]`` never loads their modules (nor an HTTP client).
 """
 
 from __future__ import annotations

@@ -10,22 +10,23 @@ Every series carries ``opsctl_job`` (``job`` belongs to Prometheus's own target 
 keeps showing when the job last worked, which is what an alert on a stuck job needs.
 
 A write or push that fails is a warning event (``prometheus_export_failed``), never a
-change of exit code. This module is imported only when ``[prometheus]`` is configured.
+change of exit code. This module is imported only when ``[prometheus]`` is configured;
+the text it writes and pushes comes from :mod:`exposition`, without a client library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import base64
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote_plus, unquote, urlsplit, urlunsplit
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
-from prometheus_client.exposition import basic_auth_handler, default_handler
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-
+from opsctl.adapters.observers.exposition import CONTENT_TYPE, Family, render
 from opsctl.ports import RunEnd, RunStart
 
 LastSuccess = Callable[[str], datetime | None]
@@ -63,46 +64,35 @@ def textfile_name(job: str) -> str:
     return "opsctl_" + job.replace(".", "_").replace("-", "_") + ".prom"
 
 
-def registry_for(run: RunEnd, last_success: datetime | None) -> CollectorRegistry:
-    """Every metric of one run, in a registry of its own."""
-    registry = CollectorRegistry(auto_describe=False)
-    gauges: dict[str, Gauge] = {}
+def metrics_for(run: RunEnd, last_success: datetime | None) -> list[Family]:
+    """Every metric of one run, in the order they are written."""
+    families: dict[str, Family] = {}
 
     def put(name: str, value: Any, **labels: str) -> None:
         if value is None or isinstance(value, str):
             return  # nothing measured: no sample rather than a made-up zero
-        if name not in gauges:
-            gauges[name] = Gauge(name, _HELP[name], ["opsctl_job", *labels],
-                                 registry=registry)
-        gauges[name].labels(opsctl_job=run.job, **labels).set(float(value))
+        family = families.setdefault(name, Family(name, "gauge", _HELP[name]))
+        family.samples.append(({"opsctl_job": run.job, **labels}, float(value)))
 
     put("opsctl_job_last_run_timestamp_seconds", run.finished_at.timestamp())
     if last_success is not None:
         put("opsctl_job_last_success_timestamp_seconds", last_success.timestamp())
     put("opsctl_job_duration_seconds", run.duration_s)
     put("opsctl_job_exit_code", run.exit_code)
-    _job_metrics(run, run.event, put, registry)
-    return registry
+    _job_metrics(run, run.event, put, families)
+    return list(families.values())
 
 
-class _Quantiles(Collector):
+def _quantiles(job: str, quantiles: dict[str, float]) -> Family:
     """Export duration quantiles computed by the database: a summary of quantile samples
-    only (a Gauge with a ``quantile`` label is what promtool rejects)."""
-
-    NAME = "opsctl_export_duration_seconds"
-
-    def __init__(self, job: str, quantiles: dict[str, float]) -> None:
-        self.job, self.quantiles = job, quantiles
-
-    def collect(self) -> Iterable[Metric]:
-        metric = Metric(self.NAME, _HELP[self.NAME], "summary")
-        for quantile, value in self.quantiles.items():
-            metric.add_sample(self.NAME, {"opsctl_job": self.job, "quantile": quantile}, value)
-        yield metric
+    only (a gauge with a ``quantile`` label is what promtool rejects)."""
+    name = "opsctl_export_duration_seconds"
+    return Family(name, "summary", _HELP[name],
+                  [({"opsctl_job": job, "quantile": q}, value) for q, value in quantiles.items()])
 
 
 def _job_metrics(run: RunEnd, f: Mapping[str, Any], put: Callable[..., None],
-                 registry: CollectorRegistry) -> None:
+                 families: dict[str, Family]) -> None:
     if run.job in ("metrics.aggregate", "failure-rate.check"):
         total = f.get("total_exports", f.get("total"))
         for status, value in (("total", total), ("completed", f.get("completed")),
@@ -112,7 +102,8 @@ def _job_metrics(run: RunEnd, f: Mapping[str, Any], put: Callable[..., None],
         quantiles = {q: f[key] / 1000 for q, key in QUANTILES.items()
                      if isinstance(f.get(key), int | float)}
         if quantiles:
-            registry.register(_Quantiles(run.job, quantiles))
+            family = _quantiles(run.job, quantiles)
+            families[family.name] = family
         if run.job == "failure-rate.check" and "alert_open" in f:
             put("opsctl_failure_rate_alert", int(bool(f["alert_open"])))
     elif run.job == "files.cleanup":
@@ -142,21 +133,18 @@ class PrometheusObserver:
         pass  # a run that never ends is what last_run/last_success already show
 
     def run_ended(self, run: RunEnd) -> None:
-        registry = registry_for(run, self._success_time(run))
+        text = render(metrics_for(run, self._success_time(run))).encode()
         if self.textfile_dir is not None:
             path = self.textfile_dir / textfile_name(run.job)
             try:
-                # write_to_textfile writes a temporary file beside it, then renames it.
-                write_to_textfile(str(path), registry)
+                write_textfile(path, text)
             except OSError as exc:
                 self._failed("textfile", "write_failed",
                              f"cannot write {path}: {exc.strerror or exc}")
         if self.pushgateway_url is not None:
-            gateway, handler = _with_credentials(self.pushgateway_url)
             try:
-                push_to_gateway(gateway, job="opsctl", registry=registry,
-                                grouping_key={"instance": self.host, "opsctl_job": run.job},
-                                timeout=self.timeout_s, handler=handler)
+                push(self.pushgateway_url, {"instance": self.host, "opsctl_job": run.job},
+                     text, self.timeout_s)
             except Exception as exc:  # urllib raises URLError, HTTPError, timeouts, ...
                 self._failed("pushgateway", "push_failed", _push_error(exc))
 
@@ -185,20 +173,54 @@ def _push_error(exc: Exception) -> str:
     return f"push failed: {reason or exc}"
 
 
-def _with_credentials(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
-    """The URL without its ``user:password@`` and a handler sending them as basic auth.
+def write_textfile(path: Path, text: bytes) -> None:
+    """Write beside the file, then rename over it: a scrape reads the old file or the
+    new one, never half of one (node_exporter reads only names ending in ``.prom``)."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_bytes(text)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
-    prometheus_client's default handler hands ``user:password@host`` to the resolver as a
-    host name, so the password would leave the machine in a DNS query and the push fail.
+
+def push(url: str, grouping_key: Mapping[str, str], text: bytes, timeout_s: float) -> None:
+    """PUT the run's metrics under ``/metrics/job/opsctl/<key>/<value>...``, replacing what
+    an earlier run of the same job pushed there (a metric this run did not measure must
+    not linger). An answer other than 2xx raises ``HTTPError``."""
+    gateway, headers = _with_credentials(url if "://" in url else f"http://{url}")
+    path = "/metrics/job/opsctl" + "".join(
+        "/{}/{}".format(*_grouping_pair(key, grouping_key[key])) for key in sorted(grouping_key))
+    # _with_credentials let only http and https through.
+    request = urllib.request.Request(gateway.rstrip("/") + path, data=text,  # noqa: S310
+                                     method="PUT",
+                                     headers={"Content-Type": CONTENT_TYPE, **headers})
+    with urllib.request.urlopen(request, timeout=timeout_s):  # noqa: S310
+        pass
+
+
+def _grouping_pair(key: str, value: str) -> tuple[str, str]:
+    """A grouping-key label in a URL path, as the Pushgateway decodes it: base64 for a
+    value with ``/`` or a space (or an empty one), else URL-quoted."""
+    if value == "":
+        return f"{key}@base64", "="
+    if "/" in value or " " in value:
+        return f"{key}@base64", base64.urlsafe_b64encode(value.encode()).decode()
+    return key, quote_plus(value)
+
+
+def _with_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its ``user:password@`` and the basic-auth header sending them.
+
+    Left in the URL, ``user:password@host`` would reach the resolver as a host name, so
+    the password would leave the machine in a DNS query and the push fail.
     """
     parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise urllib.error.URLError(f"unsupported URL scheme {parts.scheme!r}")
     if parts.username is None and parts.password is None:
-        return url, default_handler
+        return url, {}
     bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    username, password = unquote(parts.username or ""), unquote(parts.password or "")
-
-    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
-                data: bytes) -> Callable[[], None]:
-        return basic_auth_handler(url, method, timeout, headers, data, username, password)
-
-    return bare, handler
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return bare, {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
