@@ -131,11 +131,11 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
         raise ValueError("archive requested without an archive port")
     poison = ports.logs.poison_rows(cutoff)
     report_poison(ctx, poison)
-    whole = list(ports.partitions.whole_partitions(cutoff)) if ports.partitions else []
-    # Rows of partitions an earlier run detached are no longer counted through the table.
-    leftover = sum(p.rows for p in whole if p.upper is None)
-    tally = _Tally(eligible=ports.logs.count_eligible(cutoff) + leftover,
-                   quarantined=len(poison), partitions=[p.name for p in whole])
+    plan = ports.partitions.plan(cutoff) if ports.partitions else None
+    whole = list(plan.whole) if plan else []
+    eligible = plan.eligible if plan else ports.logs.count_eligible(cutoff)
+    tally = _Tally(eligible=eligible, quarantined=len(poison),
+                   partitions=[p.name for p in whole])
     trip = deletion_guard.check(ctx, ports.guard, tally.eligible, table_rows=ports.table_rows)
     if trip is not None:  # before any archive write or delete, in a dry run too
         return deletion_guard.tripped(

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
         WindowAggregate,
     )
     from opsctl.ports.observers import RunEnd, RunObserver, RunStart
-    from opsctl.ports.partitions import HeldPartition, LogPartitions, Partition
+    from opsctl.ports.partitions import HeldPartition, LogPartitions, Partition, PartitionPlan
     from opsctl.ports.progress import NoProgress, Progress, ProgressFactory, no_progress
     from opsctl.ports.restore import LoadCounts, ObjectLoad, RestoreTarget, RestoreWindow
     from opsctl.ports.runs import JobRunTotals, RunBookkeeping, RunHistory, RunRecord
@@ -124,6 +124,7 @@ __all__ = [
     "OpenAlert",
     "OutcomeCounts",
     "Partition",
+    "PartitionPlan",
     "PendingWork",
     "PeriodMetricsSource",
     "PeriodTotals",

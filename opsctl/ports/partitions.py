@@ -36,6 +36,17 @@ class Partition:
     archived: bool | None = None
 
 
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What a cleanup takes from a partitioned table at one cutoff."""
+
+    whole: Sequence[Partition]
+    # Every row older than the cutoff: those of the whole partitions (and of partitions
+    # left detached), plus those of the other partitions, counted partition by partition
+    # so no whole partition is counted twice.
+    eligible: int
+
+
 class HeldPartition(Protocol):
     """A detached partition locked against writes until it is dropped or released."""
 
@@ -48,10 +59,10 @@ class HeldPartition(Protocol):
 
 
 class LogPartitions(Protocol):
-    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
-        """Partitions to take whole at this cutoff: first those an earlier run began to
-        detach, then every attached partition whose upper bound is at or before it,
-        oldest first."""
+    def plan(self, cutoff: datetime) -> PartitionPlan | None:
+        """None unless the table is RANGE partitioned on ``created_at``. The partitions to
+        take whole at this cutoff: first those an earlier run began to detach, then every
+        attached partition whose upper bound is at or before it, oldest first."""
 
     def detach(self, partition: Partition, run_id: str, batch_size: int,
                archive: bool) -> Partition:

@@ -185,7 +185,7 @@ def detach_as_a_killed_run(url: str, partition: str, run_id: str, size: int,
     detached, nothing dropped."""
     repository = PartitionsRepository(Database(url), SourceSettings())
     try:
-        taken = {p.name: p for p in repository.whole_partitions(NOW - timedelta(days=30))}
+        taken = {p.name: p for p in repository.plan(NOW - timedelta(days=30)).whole}  # type: ignore[union-attr]
         repository.detach(taken[partition], run_id, size, archive)
     finally:
         repository.close()

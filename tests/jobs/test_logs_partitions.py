@@ -15,7 +15,7 @@ from log_fakes import OLD, FakeArchive, FakeLogs, events, make_ctx, name, params
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs import logs_cleanup
 from opsctl.jobs.logs_cleanup import LogCleanupPorts
-from opsctl.ports import CatalogRecord, LogBatch, Partition
+from opsctl.ports import CatalogRecord, LogBatch, Partition, PartitionPlan
 
 
 class FakePartitions:
@@ -33,8 +33,10 @@ class FakePartitions:
         self.catalog: list[CatalogRecord] = []
         self.on_batch = lambda: None
 
-    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
-        return self.partitions
+    def plan(self, cutoff: datetime) -> PartitionPlan:
+        eligible = self.table.count_eligible(cutoff) + sum(
+            p.rows for p in self.partitions if p.detached)
+        return PartitionPlan(self.partitions, eligible)
 
     def detach(self, partition: Partition, run_id: str, batch_size: int,
                archive: bool) -> Partition:

@@ -39,7 +39,7 @@ from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.log_lines import BatchReader
 from opsctl.adapters.db.tables import source_table
 from opsctl.errors import OpsctlError
-from opsctl.ports import CatalogRecord, LogBatch, Partition
+from opsctl.ports import CatalogRecord, LogBatch, Partition, PartitionPlan
 
 if TYPE_CHECKING:
     from psycopg import sql as psql
@@ -109,51 +109,75 @@ class PartitionsRepository:
 
     # --- finding them --------------------------------------------------------------------
 
-    def whole_partitions(self, cutoff: datetime) -> Sequence[Partition]:
+    def plan(self, cutoff: datetime) -> PartitionPlan | None:
         with translate_errors(self.db):
             conn = self._autocommit()
             found = conn.exec_driver_sql(_RANGE_ON, {
                 "table": self._qualified(), "column": self.table.c.created_at.name}).first()
             if found is None or not found[0]:
-                return []
+                return None
             self._has_default = bool(found[1])
             self._oid = int(conn.exec_driver_sql(
                 "SELECT to_regclass(%(table)s)::oid", {"table": self._qualified()}).scalar_one())
             # What earlier runs began comes first: it is finished before anything new.
-            begun: list[Partition] = []
+            begun: list[tuple[str, dict[str, Any], bool]] = []
             for _, name, note in conn.exec_driver_sql(
                     _LEFT_DETACHED, {"note": NOTE + "%"}).all():
-                plan = self._plan(note)
-                if plan is not None:
-                    begun.append(self._detached(conn, name, plan))
-            whole: list[Partition] = []
+                noted = self._noted(note)
+                if noted is not None:
+                    begun.append((name, noted, False))
+            whole: list[tuple[str, datetime]] = []
+            rest: list[str] = []  # attached partitions that may hold some old rows
             for _, name, pending, upper, note in conn.exec_driver_sql(
                     _ATTACHED, {"table": self._qualified()}).all():
-                plan = self._plan(note)
+                noted = self._noted(note)
                 if pending:
-                    if plan is not None:  # else another tool's detach: not opsctl's
-                        begun.append(replace(self._detached(conn, name, plan),
-                                             detached=False, pending=True))
+                    if noted is not None:  # else another tool's detach: not opsctl's
+                        begun.append((name, noted, True))
                 elif upper is not None and upper <= cutoff:
-                    whole.append(Partition(name, self._count(conn, name), upper))
-            return begun + whole
+                    whole.append((name, upper))
+                else:
+                    rest.append(name)
+            counts = self._counts(conn, [name for name, _, _ in begun]
+                                  + [name for name, _ in whole], rest, cutoff)
+            taken = [Partition(name, counts[name], None, detached=not pending,
+                               pending=pending, run_id=str(noted["run_id"]),
+                               batch_size=int(noted["batch_size"]),
+                               archived=bool(noted["archive"]))
+                     for name, noted, pending in begun]
+            taken += [Partition(name, counts[name], upper) for name, upper in whole]
+            return PartitionPlan(taken, sum(counts.values()))
 
-    def _plan(self, note: str | None) -> dict[str, Any] | None:
+    def _noted(self, note: str | None) -> dict[str, Any] | None:
         """The plan an opsctl run noted on a partition of this table, or None."""
         if not note or not note.startswith(NOTE):
             return None
         try:
-            plan = json.loads(note[len(NOTE):])
+            noted = json.loads(note[len(NOTE):])
         except ValueError:
             return None
-        if not isinstance(plan, dict) or plan.get("parent_oid") != self._oid:
+        if not isinstance(noted, dict) or noted.get("parent_oid") != self._oid:
             return None
-        return plan
+        return noted
 
-    def _detached(self, conn: Connection, name: str, plan: dict[str, Any]) -> Partition:
-        return Partition(name, self._count(conn, name), None, detached=True,
-                         run_id=str(plan["run_id"]), batch_size=int(plan["batch_size"]),
-                         archived=bool(plan["archive"]))
+    def _counts(self, conn: Connection, whole: Sequence[str], rest: Sequence[str],
+                cutoff: datetime) -> dict[str, int]:
+        """Every row of each whole partition, and the rows older than the cutoff of each
+        other one, in one statement: each partition is counted once, by its own index."""
+        from psycopg import sql
+
+        names = [*whole, *rest]
+        if not names:
+            return {}
+        older = sql.SQL(" WHERE {} < %(cutoff)s").format(
+            sql.Identifier(self.table.c.created_at.name))
+        parts = [sql.SQL("(SELECT count(*) FROM {}{})").format(
+            _identifier(name), older if i >= len(whole) else sql.SQL(""))
+            for i, name in enumerate(names)]
+        query = sql.SQL("SELECT ARRAY[{}]").format(sql.SQL(", ").join(parts))
+        found = conn.exec_driver_sql(query.as_string(conn.connection.driver_connection),
+                                     {"cutoff": cutoff}).scalar_one()
+        return {name: int(n) for name, n in zip(names, found, strict=True)}
 
     # --- taking them ---------------------------------------------------------------------
 
@@ -225,8 +249,6 @@ class PartitionsRepository:
             note=sql.Literal(note))
         return conn.exec_driver_sql(query.as_string(conn.connection.driver_connection))
 
-    def _count(self, conn: Connection, partition: str) -> int:
-        return int(self._execute(conn, "SELECT count(*) FROM {part}", partition).scalar_one())
 
 
 class _Held:

@@ -51,3 +51,17 @@ def delete_ids(conn: Connection, table: Table, ids: Sequence[int],
             query.as_string(conn.connection.driver_connection), (list(ids), cutoff)):
         found[int(row_id)] = json.loads(line)
     return found
+
+
+def estimated_rows(conn: Connection, table: Table) -> int | None:
+    """The planner's row count of the table (of its partitions, when partitioned); None
+    while any of them has never been analysed."""
+    from psycopg import sql
+
+    schema = [table.schema] if table.schema else []
+    name = sql.Identifier(*schema, table.name).as_string(conn.connection.driver_connection)
+    total, unknown = conn.exec_driver_sql(
+        "SELECT sum(c.reltuples), bool_or(c.reltuples < 0) FROM pg_class c "
+        "WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM pg_partition_tree("
+        "to_regclass(%s)) WHERE isleaf UNION SELECT to_regclass(%s))", (name, name)).one()
+    return None if total is None or unknown else int(total)

@@ -25,6 +25,9 @@ from opsctl.adapters.db.old_logs.statements import (
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Settlement
 
+# Tables the planner's statistics put above this many rows are not counted exactly.
+ESTIMATED_ABOVE = 1_000_000
+
 if TYPE_CHECKING:
     from opsctl.settings.data import SourceSettings
 
@@ -104,8 +107,15 @@ class OldLogsRepository:
 
     def count_rows(self) -> int:
         """Every row of the table (the deletion guard's fraction), asked only above the
-        guard's minimum."""
+        guard's minimum. On PostgreSQL, once the planner's statistics put the table above
+        ``ESTIMATED_ABOVE`` rows, their figure is the answer: the guard weighs a share of
+        the table (0.9 by default), which a fresh estimate gives to a percent or two, and
+        an exact count of ten million rows costs a second of every run."""
         with self._run.transaction() as conn:
+            if not self.db.is_sqlite:
+                estimate = postgres.estimated_rows(conn, self.table)
+                if estimate is not None and estimate >= ESTIMATED_ABOVE:
+                    return estimate
             return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
 
     def count_eligible(self, cutoff: datetime) -> int:
