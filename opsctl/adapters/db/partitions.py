@@ -25,8 +25,10 @@ rather than written twice.
 from __future__ import annotations
 
 import json
+import queue
+from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
 NOTE = "opsctl logs.cleanup: "
 # Rows of a held partition are read with this cutoff: every row of it, whatever its date.
 _NO_CUTOFF = datetime(9999, 12, 31, tzinfo=UTC)
+# Batches of a held partition read at once, each on its own connection.
+READERS = 2
 
 _RANGE_ON = """
 SELECT pt.partstrat = 'r' AND pt.partnatts = 1 AND pt.partattrs[0] = a.attnum,
@@ -97,21 +101,17 @@ class PartitionsRepository:
         self.db = db
         self.table: Table = source_table(source.table, source.columns.model_dump())
         self._columns = source.columns.model_dump()
-        self._conn: Connection | None = None
         self._oid: int | None = None
         self._has_default = False
 
     def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            with translate_errors(self.db):
-                conn.close()
+        """Nothing is held between calls: each borrows a connection (the run's pool keeps
+        one for it) and gives it back."""
 
     # --- finding them --------------------------------------------------------------------
 
     def plan(self, cutoff: datetime) -> PartitionPlan | None:
-        with translate_errors(self.db):
-            conn = self._autocommit()
+        with self._autocommit() as conn:
             found = conn.exec_driver_sql(_RANGE_ON, {
                 "table": self._qualified(), "column": self.table.c.created_at.name}).first()
             if found is None or not found[0]:
@@ -186,9 +186,8 @@ class PartitionsRepository:
         if partition.detached:
             return partition
         if partition.pending:  # a CONCURRENTLY detach cut short: already noted
-            with translate_errors(self.db):
-                self._execute(self._autocommit(),
-                              "ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE",
+            with self._autocommit() as conn:
+                self._execute(conn, "ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE",
                               partition.name)
             return replace(partition, detached=True, pending=False)
         note = NOTE + json.dumps({
@@ -196,8 +195,7 @@ class PartitionsRepository:
             "batch_size": batch_size, "archive": archive,
             "noted_at": datetime.now(UTC).isoformat(),
         })
-        with translate_errors(self.db):
-            conn = self._autocommit()
+        with self._autocommit() as conn:
             self._execute(conn, "COMMENT ON TABLE {part} IS {note}", partition.name,
                           note=note)
             concurrently = "" if self._has_default else " CONCURRENTLY"
@@ -233,12 +231,12 @@ class PartitionsRepository:
             self.table.name]
         return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
-    def _autocommit(self) -> Connection:
-        if self._conn is None:
-            conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
-            self._conn = conn
-        return self._conn
+    @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A connection where each statement commits on its own, as ``DETACH ...
+        CONCURRENTLY`` requires; driver errors come out as opsctl's."""
+        with translate_errors(self.db), self.db.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _execute(self, conn: Connection, template: str, partition: str,
                  note: str | None = None) -> Any:
@@ -263,21 +261,62 @@ class _Held:
         self.table = source_table(f"{schema}.{name}", repository._columns)
 
     def batches(self, size: int) -> Generator[LogBatch, None, None]:
-        """Read on a connection of its own (the lock lets reads through), one batch ahead
-        on a worker thread while the caller compresses and writes the current one."""
-        reader = BatchReader(self.repository.db, self.table)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-part") as worker:
+        """Read ``READERS`` batches at once, each on a connection of its own (the lock lets
+        reads through), while the caller compresses and writes the one before.
+
+        Encoding rows as JSON is the server's work and the slowest part of an archive:
+        one reader keeps one server core busy, as ``COPY`` does, so two make a partition
+        go about twice as fast on a server with cores to spare. Batches are cut where a
+        single reader would cut them (every ``size`` rows in id order), so the object
+        names a rerun gives a half-archived partition are the same whatever the timing.
+        """
+        afters = self._batch_starts(size)
+        readers: queue.SimpleQueue[BatchReader] = queue.SimpleQueue()
+        opened = [BatchReader(self.repository.db, self.table) for _ in range(READERS)]
+        for reader in opened:
+            readers.put(reader)
+
+        def read(after: int | None) -> LogBatch | None:
+            reader = readers.get()
             try:
-                pending = worker.submit(reader.read, _NO_CUTOFF, size, None)
-                while (batch := pending.result()) is not None:
-                    more = batch.rows >= size
-                    if more:
-                        pending = worker.submit(reader.read, _NO_CUTOFF, size, batch.last_id)
-                    yield batch
-                    if not more:
-                        return
+                return reader.read(_NO_CUTOFF, size, after)
             finally:
-                worker.submit(reader.close)
+                readers.put(reader)
+
+        pending: deque[Future[LogBatch | None]] = deque()
+        try:
+            with ThreadPoolExecutor(max_workers=READERS,
+                                    thread_name_prefix="opsctl-part") as pool:
+                try:
+                    ahead = READERS + 1
+                    pending.extend(pool.submit(read, after) for after in afters[:ahead])
+                    for index in range(len(afters)):
+                        batch = pending.popleft().result()
+                        if index + ahead < len(afters):
+                            pending.append(pool.submit(read, afters[index + ahead]))
+                        if batch is not None:
+                            yield batch
+                finally:
+                    for future in pending:
+                        future.cancel()
+        finally:
+            for reader in opened:
+                reader.close()
+
+    def _batch_starts(self, size: int) -> list[int | None]:
+        """The id each batch reads after (None: the first), every ``size`` rows."""
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT {id} FROM (SELECT {id}, row_number() OVER (ORDER BY {id}) AS n "
+            "FROM {part}) AS s WHERE n %% %(size)s = 0 ORDER BY {id}"
+        ).format(id=sql.Identifier(self.table.c.id.name),
+                 part=_identifier(self.partition.name))
+        with translate_errors(self.repository.db):
+            ends = self.conn.exec_driver_sql(
+                query.as_string(self.conn.connection.driver_connection),
+                {"size": size}).scalars().all()
+        return [None, *(int(end) for end in ends)]
 
     def drop(self, records: Sequence[CatalogRecord]) -> int:
         repository = self.repository
