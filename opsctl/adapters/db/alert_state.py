@@ -21,7 +21,7 @@ class DbAlertStateStore:
         self.db = db
 
     def load(self, name: str) -> AlertState | None:
-        with self.db.reading() as conn:
+        with self.db.standalone() as conn:
             # A dry run skips the schema step: before the first real run there is no
             # table, which means no alert has ever been open. Any other run has applied
             # the schema before its job, so it spends no catalog query on the question.
@@ -48,8 +48,8 @@ class DbAlertStateStore:
             "updated_at": state.updated_at,
             "details": state.details,
         }
-        with self.db.begin() as conn:
-            _upsert(conn, values)
+        with self.db.standalone() as conn:
+            _upsert(conn, values)  # INSERT ... ON CONFLICT: one statement, atomic alone
 
 
 def _upsert(conn: Connection, values: dict[str, Any]) -> None:

@@ -163,15 +163,19 @@ class Database:
             yield conn
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def standalone(self) -> Iterator[Connection]:
         """A connection for statements that each stand alone (a count, a lookup, an
-        advisory lock): on PostgreSQL in autocommit, so each costs its own round trip and
-        no BEGIN and ROLLBACK around it. Not for several statements that must see one
-        snapshot or commit together: use ``begin()`` for those."""
+        advisory lock, one INSERT or DELETE, atomic by itself): on PostgreSQL in
+        autocommit, so each costs its own round trip and no BEGIN and COMMIT around it.
+        Not for several statements that must see one snapshot or commit together: use
+        ``begin()`` for those. (SQLite, in process, has no round trip to save: there the
+        block is one transaction, committed when it ends without an error.)"""
         with self.connect() as conn:
             if not self.is_sqlite:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
+            if conn.in_transaction():
+                conn.commit()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

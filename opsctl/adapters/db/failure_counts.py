@@ -42,7 +42,7 @@ class DbFailureCounts:
         )
         completed = failed = 0
         errors: list[ErrorTypeCount] = []
-        with self.db.reading() as conn:
+        with self.db.standalone() as conn:
             for status, name, n in conn.execute(query):
                 if status == FAILED:
                     failed += int(n)

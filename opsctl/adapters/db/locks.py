@@ -69,14 +69,14 @@ def _pooled_advisory_lock(db: Database, job: str) -> Iterator[None]:
     statements left several), it finds nothing to release and the dispose at the end of
     the run releases the lock instead."""
     key = advisory_key(job)
-    with db.reading() as conn:
+    with db.standalone() as conn:
         got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
     if not got:
         raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
     try:
         yield
     finally:
-        with db.reading() as conn:
+        with db.standalone() as conn:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 

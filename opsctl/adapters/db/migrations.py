@@ -67,7 +67,7 @@ def ensure_schema(db: Database) -> list[int]:
 
     Every run calls it, so the usual case, a current schema, costs one indexed query;
     the catalog is consulted only when that query finds no version table."""
-    with db.reading() as conn:
+    with db.standalone() as conn:
         if _recorded_version(conn) >= LATEST:
             return []
     try:

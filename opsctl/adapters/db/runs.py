@@ -31,7 +31,7 @@ class DbBookkeeping:
             yield
 
     def record_run(self, run: RunRecord) -> None:
-        with self.db.begin() as conn:
+        with self.db.standalone() as conn:
             conn.execute(
                 tables.runs.insert().values(
                     job=run.job,
@@ -49,6 +49,6 @@ class DbBookkeeping:
 
     def prune_runs(self, older_than: datetime) -> int:
         # One indexed range delete (ix_opsctl_runs_finished), cheap at every run's end.
-        with self.db.begin() as conn:
+        with self.db.standalone() as conn:
             result = conn.execute(delete(tables.runs).where(tables.runs.c.finished_at < older_than))
             return int(result.rowcount or 0)
