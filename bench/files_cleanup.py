@@ -17,6 +17,13 @@ gone and 1 % of the rows have no size. Target: a handful of requests per 1000 fi
     python bench/files_cleanup.py [--rows N] [--s3-files N] [--s3-layout dated|hashed|both]
                                   [--runs N] [--batch-size N] [--dir DIR] [--no-sync]
                                   [--skip-s3]
+
+At scale (opt-in, ``bench/files_cleanup_scale.py``): a table of ``--scale`` rows shaped like
+a real one (60 days, 7 of them pending), ``--due`` of them due (default 6,400), against the
+same peer, then with nothing due and the EXPLAIN ANALYZE of the run's SQL. Generating 10M
+rows takes several minutes (the table is kept for the next invocation):
+
+    python bench/files_cleanup.py --scale 10000000 [--due 6400] [--runs 3]
 """
 
 from __future__ import annotations
@@ -206,7 +213,18 @@ def main() -> None:
                         "the disk out of the comparison")
     parser.add_argument("--no-sync", dest="sync", action="store_false",
                         help="leave the files in the page cache (measures CPU overhead)")
+    parser.add_argument("--scale", type=int, default=None, metavar="ROWS",
+                        help="only the at-scale comparison, on a table of ROWS rows "
+                        "(10000000 takes minutes to generate)")
+    parser.add_argument("--due", type=int, default=6_400,
+                        help="rows due at --scale (default 6400)")
     args = parser.parse_args()
+    if args.scale:
+        import files_cleanup_scale
+
+        with tempfile.TemporaryDirectory(prefix="opsctl-bench-files-", dir=args.dir) as tmp:
+            files_cleanup_scale.main(args.scale, args.due, args.runs, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="opsctl-bench-files-", dir=args.dir) as tmp:
         local(args.rows, args.runs, args.batch_size, Path(tmp), args.sync)
         if not args.skip_s3:
