@@ -61,7 +61,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import NullType
 
 from opsctl.adapters.db.database import Database, RunConnection
@@ -173,10 +172,15 @@ class ExpiredExportsRepository:
         if not ids:
             return 0
         c = self.table.c
-        # One array parameter on PostgreSQL: an expanded IN of 500 parameters cost the
-        # client nearly three times the UPDATE itself.
-        in_batch = (c.id.in_(ids) if self.db.is_sqlite
-                    else c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))))
+        if self.db.is_sqlite:
+            in_batch: ColumnElement[bool] = c.id.in_(ids)
+        else:
+            # Imported here: a SQLite run has no use for the PostgreSQL dialect.
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            # One array parameter on PostgreSQL: an expanded IN of 500 parameters cost the
+            # client nearly three times the UPDATE itself.
+            in_batch = c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
         statement = update(self.table).where(in_batch, c.status != EXPIRED).values(
             status=EXPIRED)
         with self._run.transaction() as conn:
