@@ -95,7 +95,11 @@ class BatchReader:
         self._conn: Connection | None = None
         self._full: Table | None = None
 
-    def read(self, cutoff: datetime, size: int, after_id: int | None) -> LogBatch | None:
+    def read(self, cutoff: datetime, size: int, after_id: int | None,
+             last_id: int | None = None) -> LogBatch | None:
+        """The next ``size`` eligible rows after ``after_id``, none past ``last_id`` (where
+        the next batch, read at the same time, begins)."""
+        upper = self.upper if last_id is None else min(self.upper, last_id)
         with translate_errors(self.db):
             if self._conn is None:
                 conn = self.db.engine.connect()
@@ -105,9 +109,9 @@ class BatchReader:
                     conn.execute(text("SET TIME ZONE 'UTC'"))
                 self._conn = conn
             if not self.db.is_sqlite:
-                return self._read_postgres(self._conn, cutoff, size, after_id)
+                return self._read_postgres(self._conn, cutoff, size, after_id, upper)
             with self._conn.begin():
-                return self._read_sqlite(self._conn, cutoff, size, after_id)
+                return self._read_sqlite(self._conn, cutoff, size, after_id, upper)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -115,7 +119,7 @@ class BatchReader:
             self._conn = None
 
     def _read_postgres(
-        self, conn: Connection, cutoff: datetime, size: int, after_id: int | None
+        self, conn: Connection, cutoff: datetime, size: int, after_id: int | None, upper: int
     ) -> LogBatch | None:
         from psycopg import sql
 
@@ -140,7 +144,7 @@ class BatchReader:
         after = -(2**63) if after_id is None else after_id
         # Through SQLAlchemy, so driver errors come out as DatabaseUnavailable/timeouts.
         rows, first, last, oldest, newest, lines, version = conn.exec_driver_sql(
-            query.as_string(raw), (after, self.upper, cutoff, size)).one()
+            query.as_string(raw), (after, upper, cutoff, size)).one()
         if not rows:
             return None
         payload = lines.encode() + b"\n"
@@ -149,12 +153,12 @@ class BatchReader:
                         oldest, newest)
 
     def _read_sqlite(
-        self, conn: Connection, cutoff: datetime, size: int, after_id: int | None
+        self, conn: Connection, cutoff: datetime, size: int, after_id: int | None, upper: int
     ) -> LogBatch | None:
         full = self._full_table(conn)
         columns = list(full.columns)
         c = full.c
-        condition = older_than(c.created_at, cutoff, sqlite=True) & (c.id <= self.upper)
+        condition = older_than(c.created_at, cutoff, sqlite=True) & (c.id <= upper)
         if after_id is not None:
             condition = condition & (c.id > after_id)
         query = select(*columns).where(condition).order_by(c.id).limit(size)

@@ -25,10 +25,7 @@ rather than written twice.
 from __future__ import annotations
 
 import json
-import queue
-from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -38,7 +35,7 @@ from sqlalchemy import Connection, Table
 
 from opsctl.adapters.db.archive_catalog import catalogue
 from opsctl.adapters.db.database import Database, translate_errors
-from opsctl.adapters.db.log_lines import BatchReader
+from opsctl.adapters.db.read_ahead import batch_ranges, read_ahead
 from opsctl.adapters.db.tables import source_table
 from opsctl.errors import OpsctlError
 from opsctl.ports import CatalogRecord, LogBatch, Partition, PartitionPlan
@@ -52,8 +49,6 @@ if TYPE_CHECKING:
 NOTE = "opsctl logs.cleanup: "
 # Rows of a held partition are read with this cutoff: every row of it, whatever its date.
 _NO_CUTOFF = datetime(9999, 12, 31, tzinfo=UTC)
-# Batches of a held partition read at once, each on its own connection.
-READERS = 2
 
 _RANGE_ON = """
 SELECT pt.partstrat = 'r' AND pt.partnatts = 1 AND pt.partattrs[0] = a.attnum,
@@ -261,62 +256,11 @@ class _Held:
         self.table = source_table(f"{schema}.{name}", repository._columns)
 
     def batches(self, size: int) -> Generator[LogBatch, None, None]:
-        """Read ``READERS`` batches at once, each on a connection of its own (the lock lets
-        reads through), while the caller compresses and writes the one before.
-
-        Encoding rows as JSON is the server's work and the slowest part of an archive:
-        one reader keeps one server core busy, as ``COPY`` does, so two make a partition
-        go about twice as fast on a server with cores to spare. Batches are cut where a
-        single reader would cut them (every ``size`` rows in id order), so the object
-        names a rerun gives a half-archived partition are the same whatever the timing.
-        """
-        afters = self._batch_starts(size)
-        readers: queue.SimpleQueue[BatchReader] = queue.SimpleQueue()
-        opened = [BatchReader(self.repository.db, self.table) for _ in range(READERS)]
-        for reader in opened:
-            readers.put(reader)
-
-        def read(after: int | None) -> LogBatch | None:
-            reader = readers.get()
-            try:
-                return reader.read(_NO_CUTOFF, size, after)
-            finally:
-                readers.put(reader)
-
-        pending: deque[Future[LogBatch | None]] = deque()
-        try:
-            with ThreadPoolExecutor(max_workers=READERS,
-                                    thread_name_prefix="opsctl-part") as pool:
-                try:
-                    ahead = READERS + 1
-                    pending.extend(pool.submit(read, after) for after in afters[:ahead])
-                    for index in range(len(afters)):
-                        batch = pending.popleft().result()
-                        if index + ahead < len(afters):
-                            pending.append(pool.submit(read, afters[index + ahead]))
-                        if batch is not None:
-                            yield batch
-                finally:
-                    for future in pending:
-                        future.cancel()
-        finally:
-            for reader in opened:
-                reader.close()
-
-    def _batch_starts(self, size: int) -> list[int | None]:
-        """The id each batch reads after (None: the first), every ``size`` rows."""
-        from psycopg import sql
-
-        query = sql.SQL(
-            "SELECT {id} FROM (SELECT {id}, row_number() OVER (ORDER BY {id}) AS n "
-            "FROM {part}) AS s WHERE n %% %(size)s = 0 ORDER BY {id}"
-        ).format(id=sql.Identifier(self.table.c.id.name),
-                 part=_identifier(self.partition.name))
+        """Several batches read at once (``read_ahead``), each on a connection of its own:
+        the SHARE lock lets reads through."""
         with translate_errors(self.repository.db):
-            ends = self.conn.exec_driver_sql(
-                query.as_string(self.conn.connection.driver_connection),
-                {"size": size}).scalars().all()
-        return [None, *(int(end) for end in ends)]
+            ranges = batch_ranges(self.conn, self.table, size)
+        return read_ahead(self.repository.db, self.table, _NO_CUTOFF, size, ranges)
 
     def drop(self, records: Sequence[CatalogRecord]) -> int:
         repository = self.repository

@@ -22,6 +22,7 @@ from opsctl.adapters.db.old_logs.statements import (
     OwnConnection,
     catalogue,
 )
+from opsctl.adapters.db.read_ahead import batch_ranges, read_ahead
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Settlement
 
@@ -193,10 +194,17 @@ class OldLogsRepository:
     def batches(
         self, cutoff: datetime, size: int, after_id: int | None = None
     ) -> Generator[LogBatch, None, None]:
-        """Batches in id order; the next one is read on a worker thread while the caller
-        archives the current one (COPY waits on the server, gzip releases the GIL)."""
+        """Batches in id order; on PostgreSQL several are read at once (``read_ahead``),
+        elsewhere the next one on a worker thread, while the caller archives the current
+        one (the server encodes the JSON, gzip releases the GIL)."""
         upper = self.upper_bound(cutoff)
         if upper is None:
+            return
+        if not self.db.is_sqlite:
+            with self._run.transaction() as conn:
+                ranges = batch_ranges(conn, self.table, size, after=after_id, upper=upper,
+                                      cutoff=cutoff)
+            yield from read_ahead(self.db, self.table, cutoff, size, ranges, upper)
             return
         reader = BatchReader(self.db, self.table, upper)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
