@@ -6,9 +6,9 @@ the server build the JSON measured about three times faster than encoding fetche
 Python, and one aggregated value beat ``COPY ... TO STDOUT`` too (500,000 rows: 4.8-5.6 s
 against 6.4-6.7 s): COPY hands the client one message per row and doubles every backslash,
 which then has to be undone. The price is PostgreSQL's 1 GB limit on one value, so a batch
-must stay under that (5,000 rows of a few hundred bytes are about 2 MB). SQLite has no JSON
-writer of its own worth the name, so its lines are built here. Both paths give the same
-bytes for the same row:
+must stay under that (5,000 rows of a few hundred bytes are about 2 MB). SQLite writes its
+lines with ``json_object`` (``sqlite_lines``), and the rows it cannot write exactly are
+encoded here. Every path gives the same bytes for the same row:
 
 - keys are the table's real column names, in table order, every column included (also
   columns opsctl does not know), because an archive is read back without opsctl's config;
@@ -31,15 +31,18 @@ import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, inspect, select, text
+from sqlalchemy import Column, Connection, MetaData, Table, inspect, text
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.instants import older_than
 from opsctl.adapters.db.source_schema import missing_column
 from opsctl.errors import OpsctlError
 from opsctl.ports import LogBatch
+
+if TYPE_CHECKING:
+    from opsctl.adapters.db.sqlite_lines import SqliteLines
 
 
 def json_timestamp(value: datetime) -> str:
@@ -94,6 +97,7 @@ class BatchReader:
         self.upper = 2**63 - 1 if upper is None else upper
         self._conn: Connection | None = None
         self._full: Table | None = None
+        self._lines: SqliteLines | None = None
 
     def read(self, cutoff: datetime, size: int, after_id: int | None,
              last_id: int | None = None) -> LogBatch | None:
@@ -155,31 +159,20 @@ class BatchReader:
     def _read_sqlite(
         self, conn: Connection, cutoff: datetime, size: int, after_id: int | None, upper: int
     ) -> LogBatch | None:
-        full = self._full_table(conn)
-        columns = list(full.columns)
-        c = full.c
+        from opsctl.adapters.db import sqlite_lines  # it encodes with this module's rows
+
+        if self._lines is None:
+            self._lines = sqlite_lines.SqliteLines(self._full_table(conn))
+        c = self._lines.full.c
         condition = older_than(c.created_at, cutoff, sqlite=True) & (c.id <= upper)
         if after_id is not None:
             condition = condition & (c.id > after_id)
-        query = select(*columns).where(condition).order_by(c.id).limit(size)
-        names = [column.name for column in columns]
-        id_index = names.index(c.id.name)
-        at_index = names.index(c.created_at.name)
-        lines: list[bytes] = []
-        first: int | None = None
-        last = 0
-        stamps: list[datetime] = []
-        for values in conn.execute(query):
-            row_id = int(values[id_index])
-            first = row_id if first is None else first
-            last = row_id
-            stamps.append(values[at_index])
-            lines.append(encode_row(names, tuple(values)))
-        if first is None:
+        found = sqlite_lines.read_lines(conn, self._lines, condition, size)
+        if found is None:
             return None
-        payload = b"".join(lines)
-        return LogBatch(first, last, len(lines), lines_version(payload), payload,
-                        min(stamps), max(stamps))
+        return LogBatch(found.first_id, found.last_id, found.rows,
+                        lines_version(found.payload), found.payload, found.oldest,
+                        found.newest)
 
     def _full_table(self, conn: Connection) -> Table:
         if self._full is None:

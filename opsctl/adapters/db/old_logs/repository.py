@@ -23,6 +23,7 @@ from opsctl.adapters.db.old_logs.statements import (
     catalogue,
 )
 from opsctl.adapters.db.read_ahead import batch_ranges, read_ahead
+from opsctl.adapters.db.sqlite_lines import SqliteLines
 from opsctl.adapters.db.tables import source_table
 from opsctl.ports import CatalogRecord, LogBatch, LogTableStats, PoisonRow, Settlement
 
@@ -49,6 +50,7 @@ class OldLogsRepository:
         self._run = RunConnection(db)
         self._statements = BatchStatements(self.table, db.is_sqlite)
         self._full: Table | None = None
+        self._lines: SqliteLines | None = None
         self._delete_archived: str | None = None
 
     def close(self) -> None:
@@ -224,8 +226,11 @@ class OldLogsRepository:
         try:
             with self._run.transaction() as conn:
                 if self.db.is_sqlite:
+                    # The catalogue row first: writing takes SQLite's write lock, so no
+                    # row of the range can change between the comparison and the delete.
+                    catalogue(conn, record)
                     rows, version = sqlite.delete_archived(
-                        conn, self._full_table(conn), batch, cutoff)
+                        conn, self._sqlite_lines(conn), batch, cutoff)
                 else:
                     rows, version = conn.exec_driver_sql(
                         self._delete_archived_sql(conn),
@@ -234,7 +239,8 @@ class OldLogsRepository:
                     # A row in the range was added, removed or changed since the batch was
                     # read: deleting could remove a version that is not in the archive.
                     raise _RangeChanged
-                catalogue(conn, record)
+                if not self.db.is_sqlite:
+                    catalogue(conn, record)
         except _RangeChanged:
             return False
         return True
@@ -243,6 +249,11 @@ class OldLogsRepository:
         if self._delete_archived is None:
             self._delete_archived = postgres.delete_archived_sql(conn, self.table)
         return self._delete_archived
+
+    def _sqlite_lines(self, conn: Connection) -> SqliteLines:
+        if self._lines is None:
+            self._lines = SqliteLines(self._full_table(conn))
+        return self._lines
 
     def _full_table(self, conn: Connection) -> Table:
         if self._full is None:

@@ -13,22 +13,18 @@ from sqlalchemy import Connection, Table, delete
 from opsctl.adapters.db.instants import older_than
 from opsctl.adapters.db.log_lines import encode_row, lines_version
 from opsctl.adapters.db.old_logs.statements import IDS_PER_STATEMENT
+from opsctl.adapters.db.sqlite_lines import SqliteLines, delete_range
 from opsctl.ports import LogBatch
 
 
-def delete_archived(conn: Connection, full: Table, batch: LogBatch,
+def delete_archived(conn: Connection, lines: SqliteLines, batch: LogBatch,
                     cutoff: datetime) -> tuple[int, str]:
-    """Delete the batch's range and re-encode the removed rows into the batch's lines."""
-    c = full.c
-    statement = (delete(full)
-                 .where(c.id >= batch.first_id, c.id <= batch.last_id,
-                        older_than(c.created_at, cutoff, sqlite=True))
-                 .returning(*full.columns))
-    names = [column.name for column in full.columns]
-    id_index = names.index(c.id.name)
-    gone = sorted(conn.execute(statement).all(), key=lambda row: row[id_index])
-    payload = b"".join(encode_row(names, tuple(row)) for row in gone)
-    return len(gone), lines_version(payload)
+    """Delete the batch's range; how many rows went and the version of their lines.
+
+    The caller's transaction has written already (SQLite's write lock is held), so the
+    lines compared are those of the rows deleted."""
+    rows, payload = delete_range(conn, lines, batch.first_id, batch.last_id, cutoff)
+    return rows, lines_version(payload)
 
 
 def delete_ids(conn: Connection, full: Table, ids: Sequence[int],
