@@ -105,6 +105,8 @@ def test_the_help_lists_every_command_with_its_own_summary(home: Path) -> None:
         ("db", "init"),
         ("status",),
         ("schedule", "show"),
+        ("metrics", "report"),
+        ("runs", "list"),
     ],
     ids=lambda args: " ".join(args[:2]),
 )
@@ -127,6 +129,19 @@ def test_a_health_probe_of_the_database_imports_no_http_client(
                              "health", "probe")
     assert code == 0
     assert loaded(modules, *RICH, *HTTP) == []
+
+
+def test_a_run_writing_a_prometheus_textfile_imports_no_http_client(
+    seeded: dict[str, str], tmp_path: Path
+) -> None:
+    textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()
+    env = {**seeded, "OPSCTL_PROMETHEUS__TEXTFILE_DIR": str(textfiles)}
+    code, modules = imported(env, "--output", "json", "failure-rate", "check")
+    assert code in (0, 1)
+    assert [p.name for p in textfiles.iterdir()] == ["opsctl_failure_rate_check.prom"]
+    assert loaded(modules, *RICH, *HTTP, "prometheus_client", "urllib.request",
+                  "http.client") == []
 
 
 def test_config_validate_imports_no_database_layer(seeded: dict[str, str]) -> None:

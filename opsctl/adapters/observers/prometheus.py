@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -192,6 +190,8 @@ def push(url: str, grouping_key: Mapping[str, str], text: bytes, timeout_s: floa
     gateway, headers = _with_credentials(url if "://" in url else f"http://{url}")
     path = "/metrics/job/opsctl" + "".join(
         "/{}/{}".format(*_grouping_pair(key, grouping_key[key])) for key in sorted(grouping_key))
+    import urllib.request  # the push only: a textfile-only run needs no HTTP client
+
     # _with_credentials let only http and https through.
     request = urllib.request.Request(gateway.rstrip("/") + path, data=text,  # noqa: S310
                                      method="PUT",
@@ -218,7 +218,7 @@ def _with_credentials(url: str) -> tuple[str, dict[str, str]]:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise urllib.error.URLError(f"unsupported URL scheme {parts.scheme!r}")
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r}")
     if parts.username is None and parts.password is None:
         return url, {}
     bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
