@@ -3,7 +3,7 @@
 PostgreSQL: N rows (default 1,000,000) spread over ten days, all inside the window asked
 for with --since/--until, so every row is aggregated. Two psql figures:
 
-- the plain SQL a person would write for the same numbers (the issue's three aggregate
+- the plain SQL a person would write for the same numbers (three aggregate
   queries: per-format counts with percentile_cont, overall percentiles, top errors), which
   is the target's baseline (ratio <= 1.3);
 - the very statements opsctl sends (breakdown by format/status/error, overall
