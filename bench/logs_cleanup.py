@@ -196,12 +196,16 @@ def batch_times(url: str, fresh: object, size: int) -> None:
     finally:
         repository.close()
         db.dispose()
-    median = statistics.median(times)
-    worst = max(times)
-    print(f"\n== (c) delete-only batch times, batch {size}: {len(times)} batches, median "
-          f"{median * 1000:.1f} ms, slowest {worst * 1000:.1f} ms (batch "
-          f"{times.index(worst) + 1}), last {times[-1] * 1000:.1f} ms; slowest/median "
-          f"{worst / median:.2f} (target <= 3: {'met' if worst <= 3 * median else 'MISSED'})")
+    # The first includes the run's set-up: its connections and the upper bound (one
+    # index range scan of created_at), paid once, not per batch.
+    first, rest = times[0], times[1:] or times
+    median = statistics.median(rest)
+    worst = max(rest)
+    print(f"\n== (c) delete-only batch times, batch {size}: {len(times)} batches; the first "
+          f"(with the run's set-up) {first * 1000:.1f} ms; the others: median "
+          f"{median * 1000:.1f} ms, slowest {worst * 1000:.1f} ms, last "
+          f"{times[-1] * 1000:.1f} ms; slowest/median {worst / median:.2f} "
+          f"(target <= 3: {'met' if worst <= 3 * median else 'MISSED'})")
 
 
 if __name__ == "__main__":
