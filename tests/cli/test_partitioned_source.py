@@ -4,6 +4,7 @@ point, with the counts checked against the rows."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +143,48 @@ def test_source_indexes_on_a_partitioned_table(
                       "LIKE 'ix_export_logs_%'") == 2
     again = cli("db", "init", "--source-indexes", env=env).one("db_init")
     assert [i["state"] for i in again["source_indexes"]] == ["present"] * 2
+
+
+def test_files_jobs_reports_and_probe_on_a_partitioned_table(
+    cli: Cli, partitioned: tuple[str, int, int], tmp_path: Path
+) -> None:
+    url, total, _ = partitioned
+    root = tmp_path / "files"
+    root.mkdir()
+    now = datetime.now(UTC)
+    # Two expired exports in two partitions (one in DEFAULT), one live, one orphan file.
+    for name in ("due-a.json", "due-b.json", "live.json", "orphan.json"):
+        (root / name).write_text("{}")
+    old_stamp = (now - timedelta(days=3)).timestamp()
+    os.utime(root / "orphan.json", (old_stamp, old_stamp))
+    insert_exports(url, [
+        export_row(file_path="due-a.json", created_at=now - timedelta(days=8),
+                   expires_at=now - timedelta(days=1)),
+        export_row(file_path="due-b.json", created_at=now - timedelta(days=90),
+                   expires_at=now - timedelta(days=83)),
+        export_row(file_path="live.json", created_at=now - timedelta(hours=2),
+                   expires_at=now + timedelta(days=7)),
+    ])
+    env = {"OPSCTL_DATABASE__URL": url, "OPSCTL_STORAGE__ROOT": str(root)}
+
+    cleanup = cli("files", "cleanup", env=env)
+    assert cleanup.exit_code == 0, cleanup.stdout
+    assert cleanup.one("export_file_cleanup_complete")["deleted_count"] == 2
+    assert sorted(p.name for p in root.iterdir()) == ["live.json", "orphan.json"]
+    assert count(url, "SELECT count(*) FROM export_logs WHERE status = 'expired'") == 2
+
+    audit = cli("files", "audit", env=env).one("export_file_audit_complete")
+    assert (audit["stored_files"], audit["orphan_count"]) == (2, 1)
+    report = cli("metrics", "report", "--since", "24h", env=env)
+    assert report.exit_code == 0, report.stdout
+    summary = report.one("metrics_report")
+    series = summary["series"]
+    assert summary["period"] == "hourly"
+    start = series[0]["window_start"]
+    end = datetime.fromisoformat(series[-1]["window_start"]) + timedelta(hours=1)
+    assert sum(p["total"] for p in series) == count(
+        url, f"SELECT count(*) FROM export_logs WHERE created_at >= '{start}' "
+             f"AND created_at < '{end}'") > 0
+    probe = cli("health", "probe", env=env)
+    assert probe.one("health_probe")["state"] in ("healthy", "degraded"), probe.stdout
+    assert count(url, "SELECT count(*) FROM export_logs") == total + 3
