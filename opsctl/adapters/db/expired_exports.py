@@ -119,6 +119,12 @@ class ExpiredExportsRepository:
 
     def count(self, now: datetime) -> int:
         with self._run.transaction() as conn:
+            if not self.db.is_sqlite:
+                # The planner cannot know that rows not yet expired are mostly not due
+                # (status and expires_at are correlated), so at 10M rows it counted a
+                # range of 0 rows with two parallel workers: 15 ms to launch them, against
+                # 0.1 ms for the scan itself.
+                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             return int(conn.execute(self.count_query(now)).scalar_one())
 
     def batch_query(self, now: datetime, after: ExpiredExport | None,
