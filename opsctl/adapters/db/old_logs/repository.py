@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Table, exists, func, inspect, select
 
 from opsctl.adapters.db import tables
+from opsctl.adapters.db.archive_catalog import catalogue
 from opsctl.adapters.db.database import Database, RunConnection
 from opsctl.adapters.db.instants import not_comparable, older_than
 from opsctl.adapters.db.log_lines import BatchReader, full_table
@@ -20,7 +21,6 @@ from opsctl.adapters.db.old_logs.statements import (
     IDS_PER_STATEMENT,
     BatchStatements,
     OwnConnection,
-    catalogue,
 )
 from opsctl.adapters.db.read_ahead import batch_ranges, read_ahead
 from opsctl.adapters.db.sqlite_lines import SqliteLines

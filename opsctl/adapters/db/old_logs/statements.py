@@ -1,16 +1,14 @@
-"""What every backend's cleanup shares: the delete-only batch statements, the catalogue
-insert and an autocommit connection of its own."""
+"""What every backend's cleanup shares: the delete-only batch statements and an
+autocommit connection of its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, text
 
-from opsctl.adapters.db import tables
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.instants import older_than
-from opsctl.ports import CatalogRecord
 
 # Rows per statement when deleting an explicit list of ids (SQLite's variable limit).
 IDS_PER_STATEMENT = 500
@@ -41,15 +39,6 @@ class BatchStatements:
         # row newer than the cutoff read to find the first old one).
         plus_zero = c.id if sqlite else c.id + 0
         self.upper = select(func.max(plus_zero)).where(older)
-
-
-def catalogue(conn: Connection, record: CatalogRecord) -> None:
-    conn.execute(insert(tables.archive_objects).values(
-        uri=record.uri, key=record.key, source_table=record.source_table,
-        first_id=record.first_id, last_id=record.last_id, rows=record.rows,
-        bytes=record.bytes, sha256=record.sha256, min_created_at=record.min_created_at,
-        max_created_at=record.max_created_at, run_id=record.run_id,
-        created_at=record.created_at))
 
 
 class OwnConnection:
