@@ -107,6 +107,24 @@ CREATE TABLE export_logs (
 """The contract's source table as the benchmarks build it with plain SQL."""
 
 
+def generated_rows(rows: int, now: str = "now()") -> str:
+    """A SELECT of ``rows`` export rows, ``created_at`` spread evenly over the 60 days
+    before ``now`` (an SQL expression) and growing with the id, 10 % failed (with a quoted
+    and backslashed message), each expiring 7 days after its creation."""
+    return f"""
+SELECT g::bigint AS id, md5(g::text)::uuid::text AS export_id, 'user-' || (g % 1000) AS user_id,
+  (ARRAY['json','jsonl','csv'])[1 + g % 3] AS format,
+  CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END AS status,
+  g % 50 AS conversation_count, 100 + g % 5000 AS duration_ms,
+  1000 + (g * 7) % 100000 AS file_size_bytes, 'exports/' || g || '.json' AS file_path,
+  CASE WHEN g % 10 = 0 THEN 'timeout' END AS error_type,
+  CASE WHEN g % 10 = 0 THEN 'export timed out after 30s: "quoted", back\\slash' END
+    AS error_message,
+  {now} - interval '60 days' + (g::float8 / {rows}) * interval '60 days' AS created_at,
+  {now} - interval '53 days' + (g::float8 / {rows}) * interval '60 days' AS expires_at
+FROM generate_series(1, {rows}) AS g"""
+
+
 def server_url(database: str) -> str:
     """The benchmark server's URL with another database name (its own, or ``postgres``)."""
     base, _, _ = PG_URL.rpartition("/")

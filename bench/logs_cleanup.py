@@ -41,6 +41,7 @@ from harness import (
     EXPORT_LOGS_DDL,
     Measurement,
     best_of,
+    generated_rows,
     opsctl_argv,
     psql,
     psql_argv,
@@ -52,21 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATABASE = "opsctl_bench_logs"
 CUTOFF = "now() - interval '30 days'"
 
-TEMPLATE_SQL = """
-DROP TABLE IF EXISTS export_logs_template;
-CREATE TABLE export_logs_template AS
-SELECT g::bigint AS id, md5(g::text)::uuid::text AS export_id, 'user-' || (g % 1000) AS user_id,
-  (ARRAY['json','jsonl','csv'])[1 + g % 3] AS format,
-  CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END AS status,
-  g % 50 AS conversation_count, 100 + g % 5000 AS duration_ms,
-  1000 + (g * 7) % 100000 AS file_size_bytes, 'exports/' || g || '.json' AS file_path,
-  CASE WHEN g % 10 = 0 THEN 'timeout' END AS error_type,
-  CASE WHEN g % 10 = 0 THEN 'export timed out after 30s: "quoted", back\\slash' END
-    AS error_message,
-  now() - interval '60 days' + (g::float8 / {rows}) * interval '60 days' AS created_at,
-  now() - interval '53 days' + (g::float8 / {rows}) * interval '60 days' AS expires_at
-FROM generate_series(1, {rows}) AS g;
-"""
+def template_sql(rows: int) -> str:
+    return ("DROP TABLE IF EXISTS export_logs_template;\n"
+            f"CREATE TABLE export_logs_template AS {generated_rows(rows)};")
 
 TABLE_SQL = EXPORT_LOGS_DDL + """
 INSERT INTO export_logs SELECT * FROM export_logs_template ORDER BY id;
@@ -80,7 +69,7 @@ def prepare(url: str, rows: int) -> None:
     admin = server_url("postgres")
     if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
         psql(admin, f'CREATE DATABASE "{DATABASE}"')
-    psql(url, TEMPLATE_SQL.format(rows=rows))
+    psql(url, template_sql(rows))
 
 
 def rebuild(url: str) -> None:

@@ -33,7 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Measurement, measure, opsctl_argv, psql, psql_argv, report, server_url
+from harness import (
+    Measurement,
+    generated_rows,
+    measure,
+    opsctl_argv,
+    psql,
+    psql_argv,
+    report,
+    server_url,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "opsctl_bench_partitions"
@@ -52,20 +61,7 @@ CREATE TABLE export_logs (
 CREATE INDEX ix_export_logs_created_at ON export_logs (created_at);
 CREATE TABLE p_now PARTITION OF export_logs FOR VALUES
   FROM ('{t0}'::timestamptz - interval '31 days') TO (MAXVALUE);
-CREATE TABLE p_old_template AS
-SELECT g::bigint AS id, md5(g::text)::uuid::text AS export_id, 'user-' || (g % 1000) AS user_id,
-  (ARRAY['json','jsonl','csv'])[1 + g % 3] AS format,
-  CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END AS status,
-  g % 50 AS conversation_count, 100 + g % 5000 AS duration_ms,
-  1000 + (g * 7) % 100000 AS file_size_bytes, 'exports/' || g || '.json' AS file_path,
-  CASE WHEN g % 10 = 0 THEN 'timeout' END AS error_type,
-  CASE WHEN g % 10 = 0 THEN 'export timed out after 30s: "quoted", back\\slash' END
-    AS error_message,
-  '{t0}'::timestamptz - interval '60 days' + (g::float8 / {rows}) * interval '60 days'
-    AS created_at,
-  '{t0}'::timestamptz - interval '53 days' + (g::float8 / {rows}) * interval '60 days'
-    AS expires_at
-FROM generate_series(1, {rows}) AS g;
+CREATE TABLE p_old_template AS {rows_select};
 INSERT INTO export_logs SELECT * FROM p_old_template
   WHERE created_at >= '{t0}'::timestamptz - interval '31 days';
 DELETE FROM p_old_template
@@ -113,7 +109,8 @@ def main() -> None:
         psql(admin, f'CREATE DATABASE "{DATABASE}"')
     print(f"preparing {args.rows:,} rows in {DATABASE} ...", flush=True)
     t0 = psql(url, "SELECT now()")
-    psql(url, SETUP_SQL.format(rows=args.rows, t0=t0))
+    psql(url, SETUP_SQL.format(t0=t0, rows_select=generated_rows(
+        args.rows, f"'{t0}'::timestamptz")))
     # The rows of p_now a run may delete (its first day), kept to be put back.
     psql(url, "DROP TABLE IF EXISTS p_now_kept; CREATE TABLE p_now_kept AS SELECT * FROM "
               "p_now WHERE created_at < now() - interval '29 days'")

@@ -156,3 +156,52 @@ class Victim:
 def terminate(pid: int) -> str:
     """A one-number sql check query with a side effect: it ends backend ``pid``."""
     return f"SELECT count(*) FROM (SELECT pg_terminate_backend({pid})) AS t"
+
+
+# The contract's table, partitioned by RANGE on created_at (the primary key must hold the
+# partition key); the tests add the partitions they need.
+PARTITIONED_DDL = """
+CREATE TABLE export_logs (
+  id bigserial, export_id varchar(36) NOT NULL, user_id text NOT NULL,
+  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
+  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
+  file_size_bytes bigint, file_path text, error_type text, error_message text,
+  created_at timestamptz NOT NULL, expires_at timestamptz,
+  PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at)
+"""
+
+
+def execute_sql(url: str, *statements: str) -> None:
+    """Run statements, each committed on its own (DDL, ANALYZE, the application's writes)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def archived_lines(directory: Path) -> list[dict[str, Any]]:
+    """Every row of every archive object in ``directory``, in object-name order."""
+    import gzip
+
+    rows: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.jsonl.gz")):
+        rows += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    return rows
+
+
+def start_logs_cleanup(home: Path, url: str, *args: str) -> Any:
+    """``opsctl logs cleanup`` as a real process (JSON output, piped), for signals and
+    ``kill -9``; the deletion guard's fraction is off, since nearly every row is old."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**isolated_env(home, url), "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1",
+           "OPSCTL_LOGS__MAX_DELETE_FRACTION": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "opsctl", "--output", "json", "logs", "cleanup", *args],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

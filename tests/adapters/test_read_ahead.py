@@ -8,8 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
-from support import export_row, insert_exports
+from support import execute_sql, export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.read_ahead import batch_ranges, read_ahead
@@ -18,15 +17,6 @@ from opsctl.adapters.db.tables import source_table
 pytestmark = pytest.mark.postgres
 
 CUTOFF = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def execute(url: str, sql: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def test_ranges_cut_every_size_eligible_rows_and_reads_stay_inside_them(pg_url: str) -> None:
@@ -42,8 +32,8 @@ def test_ranges_cut_every_size_eligible_rows_and_reads_stay_inside_them(pg_url: 
         # eligible after 2 up to 22: 3,4,6,7,8,9 | 11,12,13,14,16,17 | 18,19,21,22
         assert ranges == [(2, 9), (9, 17), (17, 22)]
         # Meanwhile the application removes 12 and 13, and backdates 15 and 20.
-        execute(pg_url, "DELETE FROM export_logs WHERE id IN (12, 13)")
-        execute(pg_url, f"UPDATE export_logs SET created_at = '{old.isoformat()}' "
+        execute_sql(pg_url, "DELETE FROM export_logs WHERE id IN (12, 13)")
+        execute_sql(pg_url, f"UPDATE export_logs SET created_at = '{old.isoformat()}' "
                         "WHERE id IN (15, 20)")
         batches = list(read_ahead(db, table, CUTOFF, 6, ranges, upper=22))
     finally:

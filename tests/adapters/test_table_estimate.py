@@ -6,23 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, text
-from support import export_row, insert_exports
+from support import PARTITIONED_DDL, execute_sql, export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.old_logs import repository as old_logs
 from opsctl.settings.data import SourceSettings
 
 pytestmark = pytest.mark.postgres
-
-
-def execute(url: str, sql: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def count_rows(url: str) -> int:
@@ -39,21 +29,16 @@ def test_statistics_answer_above_the_threshold_and_counts_below(
     pg_url: str, monkeypatch: pytest.MonkeyPatch, partitioned: bool
 ) -> None:
     if partitioned:
-        execute(pg_url, "CREATE TABLE export_logs (id bigserial, export_id text NOT NULL, "
-                        "user_id text NOT NULL, format text NOT NULL, status text NOT NULL, "
-                        "conversation_count int NOT NULL DEFAULT 0, duration_ms int, "
-                        "file_size_bytes bigint, file_path text, error_type text, "
-                        "error_message text, created_at timestamptz NOT NULL, "
-                        "expires_at timestamptz) PARTITION BY RANGE (created_at)")
-        execute(pg_url, "CREATE TABLE p_a PARTITION OF export_logs FOR VALUES FROM "
+        execute_sql(pg_url, PARTITIONED_DDL)
+        execute_sql(pg_url, "CREATE TABLE p_a PARTITION OF export_logs FOR VALUES FROM "
                         "('2020-01-01') TO ('2026-01-01')")
-        execute(pg_url, "CREATE TABLE p_b PARTITION OF export_logs DEFAULT")
+        execute_sql(pg_url, "CREATE TABLE p_b PARTITION OF export_logs DEFAULT")
     stamps = [datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]
     insert_exports(pg_url, [export_row(created_at=stamps[i % 2]) for i in range(20)])
     monkeypatch.setattr(old_logs, "ESTIMATED_ABOVE", 10)
     assert count_rows(pg_url) == 20  # never analysed: counted
 
-    execute(pg_url, "ANALYZE export_logs")
+    execute_sql(pg_url, "ANALYZE export_logs")
     insert_exports(pg_url, [export_row(created_at=stamps[0]) for _ in range(5)])
     assert count_rows(pg_url) == 20  # the statistics, not yet aware of the 5 new rows
     monkeypatch.setattr(old_logs, "ESTIMATED_ABOVE", 1_000_000)

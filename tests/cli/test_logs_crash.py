@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,13 +21,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from support import export_row, insert_exports, isolated_env
+from support import archived_lines, export_row, insert_exports, start_logs_cleanup
 
 from opsctl.adapters.db.tables import source_table
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 OLD = datetime.now(UTC) - timedelta(days=45)
 RECENT = datetime.now(UTC) - timedelta(days=1)
 HOSTILE = ['q"uo\'te', "new\nline", "back\\slash\\n", "日本 🚀", "tab\tctrl\x01", ""]
@@ -57,23 +55,6 @@ def remaining(url: str) -> dict[int, str]:
         engine.dispose()
 
 
-def archived(directory: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(directory.glob("*.jsonl.gz")):
-        rows += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
-    return rows
-
-
-def start(home: Path, url: str, *args: str) -> subprocess.Popen[str]:
-    env = {**isolated_env(home, url), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
-           # Nearly every row is past the retention, which the deletion guard refuses above
-           # its minimum; these tests are about crashes, not about the guard.
-           "OPSCTL_LOGS__MAX_DELETE_FRACTION": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "opsctl", "--output", "json", "logs", "cleanup", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def wait_for_writes(proc: subprocess.Popen[str], count: int) -> int:
     """Read the run's events until it has archived ``count`` objects (or ended)."""
     assert proc.stdout is not None
@@ -85,7 +66,7 @@ def wait_for_writes(proc: subprocess.Popen[str], count: int) -> int:
 
 def check_nothing_lost(original: dict[int, str], url: str, directory: Path) -> list[int]:
     """Every row is still in the table or in exactly one object, with its text intact."""
-    rows = archived(directory)
+    rows = archived_lines(directory)
     counts = Counter(row["id"] for row in rows)
     assert [i for i, n in counts.items() if n > 1] == [], "a row is in two archive objects"
     left = remaining(url)
@@ -107,7 +88,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(
     for attempt in range(5):
         # Batch sizes change between runs, as an operator's rerun might.
         size = rng.choice([250, 400, 500])
-        proc = start(home, db_url, *args, "--batch-size", str(size))
+        proc = start_logs_cleanup(home, db_url, *args, "--batch-size", str(size))
         wait_for_writes(proc, rng.randint(1, 8))
         time.sleep(rng.uniform(0, 0.03))
         proc.kill()
@@ -116,7 +97,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(
         orphans_seen += bool(orphans)
         assert len(orphans) <= size, f"attempt {attempt}: more than one batch in flight"
 
-    final = start(home, db_url, *args, "--batch-size", "1000")
+    final = start_logs_cleanup(home, db_url, *args, "--batch-size", "1000")
     stdout, stderr = final.communicate(timeout=60)
 
     assert final.returncode == 0, stderr
@@ -124,7 +105,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(
     assert (summary["type"], summary["state"]) == ("export_log_cleanup_complete", "completed")
     assert check_nothing_lost(original, db_url, target / "export_logs") == []
     assert sorted(remaining(db_url)) == list(range(old + 1, old + recent + 1))
-    assert sorted(row["id"] for row in archived(target / "export_logs")) == list(
+    assert sorted(row["id"] for row in archived_lines(target / "export_logs")) == list(
         range(1, old + 1))
     assert not list((target / "export_logs").glob(".inflight*"))
     print(f"runs killed with an archived batch not yet deleted: {orphans_seen} of 5")
@@ -136,7 +117,7 @@ def test_a_signal_stops_between_batches_with_the_summary(
 ) -> None:
     original = seed(db_url, 6000, 10)
     target = tmp_path / "archive"
-    proc = start(home, db_url, "--archive-uri", target.as_uri(), "--batch-size", "100")
+    proc = start_logs_cleanup(home, db_url, "--archive-uri", target.as_uri(), "--batch-size", "100")
 
     assert wait_for_writes(proc, 2) == 2
     proc.send_signal(signum)
@@ -232,7 +213,7 @@ def test_kill_9_with_a_concurrent_writer_keeps_the_last_version_of_every_row(
     args = ["--archive-uri", target.as_uri()]
     with Writer(db_url, old + recent, "writer") as writer:
         for attempt in range(4):
-            proc = start(home, db_url, *args, "--batch-size", str(rng.choice([200, 300, 500])))
+            proc = start_logs_cleanup(home, db_url, *args, "--batch-size", str(rng.choice([200, 300, 500])))
             wait_for_writes(proc, rng.randint(1, 6))
             time.sleep(rng.uniform(0, 0.03))
             proc.kill()
@@ -247,7 +228,7 @@ def test_kill_9_with_a_concurrent_writer_keeps_the_last_version_of_every_row(
             assert set(settled) & set(remaining(db_url)) == set(), f"attempt {attempt}"
     assert writer.updates > 50  # the writer really raced the runs
 
-    final = start(home, db_url, *args, "--batch-size", "1000")
+    final = start_logs_cleanup(home, db_url, *args, "--batch-size", "1000")
     stdout, stderr = final.communicate(timeout=120)
 
     assert final.returncode == 0, stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from support import Cli, export_row, insert_exports, isolated_env
+from support import PARTITIONED_DDL, Cli, export_row, insert_exports, isolated_env
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.partitions import PartitionsRepository
@@ -23,16 +23,6 @@ from opsctl.settings.data import SourceSettings
 pytestmark = pytest.mark.postgres
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-DDL = """
-CREATE TABLE export_logs (
-  id bigserial, export_id varchar(36) NOT NULL, user_id text NOT NULL,
-  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
-  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
-  file_size_bytes bigint, file_path text, error_type text, error_message text,
-  created_at timestamptz NOT NULL, expires_at timestamptz,
-  PRIMARY KEY (id, created_at)
-) PARTITION BY RANGE (created_at)
-"""
 # name: (from, to), in days before now; the retention is 30 days.
 RANGES = {"p_old": (90, 60), "p_mid": (60, 40), "p_now": (40, -30)}
 # Rows per place: two whole partitions, the partition holding the cutoff (old and new
@@ -51,7 +41,7 @@ def table(pg_url: str) -> str:
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(DDL))
+            conn.execute(text(PARTITIONED_DDL))
             for name, (start, end) in RANGES.items():
                 conn.execute(text(f"CREATE TABLE {name} PARTITION OF export_logs FOR VALUES "
                                   f"FROM ('{bound(start)}') TO ('{bound(end)}')"))
@@ -267,7 +257,7 @@ def test_a_table_not_partitioned_on_created_at_goes_in_batches(
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(DDL.replace("RANGE (created_at)", "RANGE (id)")))
+            conn.execute(text(PARTITIONED_DDL.replace("RANGE (created_at)", "RANGE (id)")))
             conn.execute(text("CREATE TABLE p_ids PARTITION OF export_logs FOR VALUES "
                               "FROM (0) TO (1000)"))
     finally:

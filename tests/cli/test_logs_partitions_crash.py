@@ -5,36 +5,30 @@ partitions are gone."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import random
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from support import Cli, export_row, insert_exports, isolated_env
+from support import (
+    PARTITIONED_DDL,
+    Cli,
+    archived_lines,
+    export_row,
+    insert_exports,
+    isolated_env,
+    start_logs_cleanup,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
-DDL = """
-CREATE TABLE export_logs (
-  id bigserial, export_id varchar(36) NOT NULL, user_id text NOT NULL,
-  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
-  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
-  file_size_bytes bigint, file_path text, error_type text, error_message text,
-  created_at timestamptz NOT NULL, expires_at timestamptz,
-  PRIMARY KEY (id, created_at)
-) PARTITION BY RANGE (created_at)
-"""
 # Three whole partitions of 10 days each, 3,000 rows apiece, then the one holding the
 # cutoff (30 days) with 500 old and 500 new rows.
 WHOLE = [(70, 60), (60, 50), (50, 40)]
@@ -45,7 +39,7 @@ def seed(url: str) -> dict[int, str]:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(DDL))
+            conn.execute(text(PARTITIONED_DDL))
             for number, (start, end) in enumerate([*WHOLE, (40, -30)]):
                 conn.execute(text(
                     f"CREATE TABLE p{number} PARTITION OF export_logs FOR VALUES FROM "
@@ -103,21 +97,6 @@ def detached_rows(url: str) -> dict[int, str]:
         engine.dispose()
 
 
-def archived(directory: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(directory.glob("*.jsonl.gz")):
-        rows += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
-    return rows
-
-
-def start(home: Path, url: str, *args: str) -> subprocess.Popen[str]:
-    env = {**isolated_env(home, url), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
-           "OPSCTL_LOGS__MAX_DELETE_FRACTION": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "opsctl", "--output", "json", "logs", "cleanup", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def kill_after(proc: subprocess.Popen[str], writes: int, delay: float) -> None:
     assert proc.stdout is not None
     seen = 0
@@ -130,7 +109,7 @@ def kill_after(proc: subprocess.Popen[str], writes: int, delay: float) -> None:
 
 def check_nothing_lost(original: dict[int, str], url: str, directory: Path) -> None:
     """Every row is in the table, in a detached partition, or in exactly one object."""
-    rows = archived(directory)
+    rows = archived_lines(directory)
     counts = Counter(row["id"] for row in rows)
     assert [i for i, n in counts.items() if n > 1] == [], "a row is in two archive objects"
     kept = {**table_rows(url), **detached_rows(url)}
@@ -150,7 +129,7 @@ def test_kill_9_at_random_points_of_a_partition_loses_and_duplicates_nothing(
     left_detached = 0
     for _ in range(6):
         size = rng.choice([250, 400, 600])
-        proc = start(home, pg_url, *args, "--batch-size", str(size))
+        proc = start_logs_cleanup(home, pg_url, *args, "--batch-size", str(size))
         # Sometimes before any object (noting or detaching), mostly while archiving.
         kill_after(proc, rng.choice([0, 1, 3, 6, 10]), rng.uniform(0, 0.05))
         check_nothing_lost(original, pg_url, target / "export_logs")
@@ -158,7 +137,7 @@ def test_kill_9_at_random_points_of_a_partition_loses_and_duplicates_nothing(
     # The point of the test: runs were killed with a partition detached and not dropped.
     assert left_detached >= 2, left_detached
 
-    final = start(home, pg_url, *args, "--batch-size", "1000")
+    final = start_logs_cleanup(home, pg_url, *args, "--batch-size", "1000")
     stdout, stderr = final.communicate(timeout=120)
 
     assert final.returncode == 0, stderr + stdout
@@ -167,7 +146,7 @@ def test_kill_9_at_random_points_of_a_partition_loses_and_duplicates_nothing(
     check_nothing_lost(original, pg_url, target / "export_logs")
     assert detached_rows(pg_url) == {}
     assert sorted(table_rows(pg_url)) == sorted(set(original) - old)
-    assert sorted(row["id"] for row in archived(target / "export_logs")) == sorted(old)
+    assert sorted(row["id"] for row in archived_lines(target / "export_logs")) == sorted(old)
     cli = Cli(isolated_env(home, pg_url))
     verified = cli("logs", "verify", "--archive-uri", target.as_uri())
     assert verified.exit_code == 0, verified.stdout

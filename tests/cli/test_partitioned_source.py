@@ -10,20 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from support import Cli, export_row, insert_exports, isolated_env
+from support import PARTITIONED_DDL, Cli, export_row, insert_exports, isolated_env
 
 pytestmark = pytest.mark.postgres
 
-DDL = """
-CREATE TABLE export_logs (
-  id bigserial, export_id varchar(36) NOT NULL, user_id text NOT NULL,
-  format varchar(32) NOT NULL, status varchar(32) NOT NULL,
-  conversation_count integer NOT NULL DEFAULT 0, duration_ms integer,
-  file_size_bytes bigint, file_path text, error_type text, error_message text,
-  created_at timestamptz NOT NULL, expires_at timestamptz,
-  PRIMARY KEY (id, created_at)
-) PARTITION BY RANGE (created_at)
-"""
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def partitioned(pg_url: str) -> tuple[str, int, int]:
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(DDL))
+            conn.execute(text(PARTITIONED_DDL))
             for start in (last, this):
                 name = f"export_logs_{start:%Y_%m}"
                 conn.execute(text(
