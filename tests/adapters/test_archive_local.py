@@ -136,3 +136,22 @@ def test_remove_is_idempotent(tmp_path: Path) -> None:
 def test_names_cannot_leave_the_directory(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="invalid archive object name"):
         LocalArchive(tmp_path).write(name, PAYLOAD)
+
+
+def test_an_object_zlib_wrote_is_the_same_object_when_rewritten_with_isal(
+    tmp_path: Path,
+) -> None:
+    """A run killed after writing with zlib, rerun where igzip writes: same lines, so the
+    object stays as it is and is verified as stored."""
+    stored = gzip.compress(PAYLOAD, compresslevel=1, mtime=0)
+    (tmp_path / NAME).write_bytes(stored)
+    archive = LocalArchive(tmp_path, gzip_level=1)
+
+    written = archive.write(NAME, PAYLOAD)
+
+    assert (tmp_path / NAME).read_bytes() == stored  # never replaced
+    assert (written.bytes, written.sha256) == (len(stored), hashlib.sha256(stored).hexdigest())
+    archive.verify(written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [NAME]
+    with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
+        archive.write(NAME, PAYLOAD + b'{"id":3}\n')

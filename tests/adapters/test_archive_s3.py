@@ -68,6 +68,22 @@ def test_moto_honours_if_none_match_and_an_object_is_never_replaced(
                            ) == PAYLOAD
 
 
+def test_an_object_zlib_wrote_is_the_same_object_when_rewritten_with_isal(
+    s3: Any, s3_bucket: str
+) -> None:
+    stored = gzip.compress(PAYLOAD, compresslevel=1, mtime=0)
+    s3.put_object(Bucket=s3_bucket, Key=f"p/{NAME}", Body=stored)
+    archive = S3Archive(s3, s3_bucket, "p", gzip_level=1)
+
+    written = archive.write(NAME, PAYLOAD)
+
+    assert s3.get_object(Bucket=s3_bucket, Key=f"p/{NAME}")["Body"].read() == stored
+    assert (written.bytes, written.sha256) == (len(stored), hashlib.sha256(stored).hexdigest())
+    archive.verify(written)
+    with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
+        archive.write(NAME, PAYLOAD + b'{"id":3}\n')
+
+
 def test_a_large_object_is_not_replaced_either(s3: Any, s3_bucket: str) -> None:
     noise = random.Random(8).randbytes(6 * MIB)
     payload = base64.b64encode(noise) + b"\n"

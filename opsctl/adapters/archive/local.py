@@ -4,8 +4,9 @@ Objects are created exclusively, never replaced: each is written to a temporary 
 the same directory, fsynced, then hard-linked to its final name, which fails when the name
 exists. A reader (or a run after ``kill -9``) sees the whole object or none, never a torn
 file, and no run can write over another run's object. An existing object with the same
-bytes is accepted (the same rows written again); a different one is an error before any row
-is deleted. On a file system without hard links the object is created with ``O_EXCL``
+content is accepted (the same rows written again, perhaps by another compressor: the
+content is compared decompressed); different content is an error before any row is
+deleted. On a file system without hard links the object is created with ``O_EXCL``
 instead (still exclusive, but a crash mid-write can leave a short file, which verification
 and ``logs verify`` then report). There is one temporary name per directory, because only
 the lock holder writes here and a killed run must not leave a trail of partial files.
@@ -24,7 +25,13 @@ import hashlib
 import os
 from pathlib import Path
 
-from opsctl.adapters.archive.objects import compress, decompress, mismatch
+from opsctl.adapters.archive.objects import (
+    compress,
+    decompress,
+    holds,
+    mismatch,
+    other_content,
+)
 from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
 from opsctl.ports import ArchivedObject
@@ -53,6 +60,7 @@ class LocalArchive:
     def write(self, name: str, payload: bytes) -> ArchivedObject:
         final = self._path(name)
         data, digest = compress(payload, self.gzip_level)
+        size = len(data)
         temporary = self.directory / _TEMPORARY
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -63,11 +71,11 @@ class LocalArchive:
             try:
                 os.link(temporary, final)
             except FileExistsError:
-                self._same_or_refuse(final, len(data), digest)
+                size, digest = self._same_or_refuse(final, payload)
             except OSError as exc:
                 if exc.errno not in _NO_LINKS:
                     raise
-                self._create_exclusively(final, data, digest)
+                size, digest = self._create_exclusively(final, data, digest, payload)
             temporary.unlink()
             _fsync_directory(self.directory)
         except OSError as exc:
@@ -77,27 +85,27 @@ class LocalArchive:
         finally:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
-        return ArchivedObject(name, final.as_uri(), len(data), digest)
+        # An object already there is described as stored: verify reads back those bytes.
+        return ArchivedObject(name, final.as_uri(), size, digest)
 
-    def _create_exclusively(self, final: Path, data: bytes, digest: str) -> None:
+    def _create_exclusively(self, final: Path, data: bytes, digest: str,
+                            payload: bytes) -> tuple[int, str]:
         try:
             fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            self._same_or_refuse(final, len(data), digest)
-            return
+            return self._same_or_refuse(final, payload)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        return len(data), digest
 
-    def _same_or_refuse(self, path: Path, size: int, digest: str) -> None:
-        found_size, found_digest = _digest(path)
-        if (found_size, found_digest) != (size, digest):
-            raise ArchiveUnavailable(
-                f"archive object {path} already exists with other content ({found_size} "
-                f"bytes, sha256 {found_digest[:16]}...); it is never replaced, and no row "
-                "of this batch was deleted"
-            )
+    def _same_or_refuse(self, path: Path, payload: bytes) -> tuple[int, str]:
+        """The size and sha256 of the object at ``path`` when it holds ``payload``."""
+        stored = path.read_bytes()
+        if not holds(stored, payload):
+            raise other_content(str(path), stored)
+        return len(stored), hashlib.sha256(stored).hexdigest()
 
     def verify(self, written: ArchivedObject) -> None:
         path = self._path(written.name)

@@ -3,7 +3,8 @@
 Objects are created exclusively: ``PutObject`` (or ``CompleteMultipartUpload``) with
 ``If-None-Match: *``, which AWS S3, MinIO and moto honour, so no run ever writes over
 another run's object. When the key exists the upload is refused (412) and the stored
-object is compared: the same bytes are fine, different ones are an error before any row is
+object is compared by its content, decompressed (another compressor writes other bytes for
+the same lines): the same content is fine, other content is an error before any row is
 deleted. A store that does not implement conditional writes (501) gets a check-then-write
 instead (only the lock holder writes under the prefix, so nothing races it there).
 
@@ -24,7 +25,14 @@ import contextlib
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from opsctl.adapters.archive.objects import CONTENT_TYPE, compress, decompress, mismatch
+from opsctl.adapters.archive.objects import (
+    CONTENT_TYPE,
+    compress,
+    decompress,
+    holds,
+    mismatch,
+    other_content,
+)
 from opsctl.adapters.s3_client import s3_errors
 from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
@@ -76,6 +84,7 @@ class S3Archive:
         from botocore.exceptions import ClientError
 
         data, digest = compress(payload, self.gzip_level)
+        size = len(data)
         where = self._where(name)
         with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {where}"):
             try:
@@ -83,13 +92,17 @@ class S3Archive:
             except ClientError as exc:
                 code = _code(exc)
                 if code in _EXISTS:
-                    self._same_or_refuse(name, len(data), digest)
+                    size, digest = self._same_or_refuse(name, payload)
                 elif code in _NOT_SUPPORTED:
-                    if not self._same_or_absent(name, len(data), digest):
+                    found = self._same_or_absent(name, payload)
+                    if found is None:
                         self._create(name, data, digest, conditional=False)
+                    else:
+                        size, digest = found
                 else:
                     raise
-        return ArchivedObject(name, where, len(data), digest)
+        # An object already there is described as stored: verify reads back those bytes.
+        return ArchivedObject(name, where, size, digest)
 
     def _create(self, name: str, data: bytes, digest: str, *, conditional: bool) -> None:
         key = self._key(name)
@@ -139,23 +152,28 @@ class S3Archive:
             body.close()
         return size, digest.hexdigest()
 
-    def _same_or_absent(self, name: str, size: int, digest: str) -> bool:
-        """True when ``name`` holds these bytes, False when absent; refuses anything else."""
-        found = self._stored_digest(name)
-        if found is None:
-            return False
-        if found != (size, digest):
-            raise ArchiveUnavailable(
-                f"archive object {self._where(name)} already exists with other content "
-                f"({found[0]} bytes, sha256 {found[1][:16]}...); it is never replaced, and "
-                "no row of this batch was deleted"
-            )
-        return True
+    def _same_or_absent(self, name: str, payload: bytes) -> tuple[int, str] | None:
+        """The stored size and sha256 when ``name`` holds ``payload``, None when absent;
+        refuses anything else."""
+        from botocore.exceptions import ClientError
 
-    def _same_or_refuse(self, name: str, size: int, digest: str) -> None:
-        if not self._same_or_absent(name, size, digest):
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as exc:
+            if _code(exc) in _ABSENT:
+                return None
+            raise
+        stored: bytes = response["Body"].read()
+        if not holds(stored, payload):
+            raise other_content(self._where(name), stored)
+        return len(stored), hashlib.sha256(stored).hexdigest()
+
+    def _same_or_refuse(self, name: str, payload: bytes) -> tuple[int, str]:
+        found = self._same_or_absent(name, payload)
+        if found is None:
             raise ArchiveUnavailable(
                 f"S3 archive: {self._where(name)} refused as existing, yet it cannot be read")
+        return found
 
     def verify(self, written: ArchivedObject) -> None:
         with s3_errors(ArchiveUnavailable, f"S3 archive: reading back {written.uri}"):
