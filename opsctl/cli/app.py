@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from typer import _click as click  # typer vendors click
+from typer._click.shell_completion import CompletionItem
 from typer._click.utils import make_default_short_help
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command, get_group
@@ -52,6 +53,13 @@ class LazyGroup(TyperGroup):
                 for name, (_, summary) in GROUPS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Command names from the same summaries: ``opsctl <TAB>`` imports no command
+        module either; the options are completed as click does."""
+        names = [CompletionItem(name, help=make_default_short_help(summary))
+                 for name, (_, summary) in GROUPS.items() if name.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in GROUPS:

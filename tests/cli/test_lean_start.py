@@ -76,6 +76,29 @@ def test_version_and_help_import_no_command_nor_library(home: Path, args: tuple[
     assert sorted(m for m in modules if m.startswith(NOT_AT_START)) == []
 
 
+@pytest.mark.parametrize(("words", "expected"), [
+    ("opsctl ", list(GROUPS)), ("opsctl fi", ["files"]), ("opsctl --ver", ["--version"]),
+], ids=["commands", "prefix", "option"])
+def test_completing_a_command_name_imports_no_command_module(
+    home: Path, words: str, expected: list[str]
+) -> None:
+    env = {**isolated_env(home), "PYTHONPATH": ":".join(sys.path), "_OPSCTL_COMPLETE":
+           "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "1"}
+    probe = (
+        "import io, sys\n"
+        "from opsctl.cli.main import main\n"
+        "try:\n"
+        "    main([], stderr=io.StringIO())\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.split() == expected
+    assert sorted(m for m in done.stderr.split() if m.startswith(NOT_AT_START)) == []
+
+
 def test_the_help_lists_every_command_with_its_own_summary(home: Path) -> None:
     # The listing is built without importing the commands, so it can fail if it drifts.
     env = {**isolated_env(home), "PYTHONPATH": ":".join(sys.path), "COLUMNS": "100"}
