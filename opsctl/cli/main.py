@@ -19,6 +19,7 @@ from typer import Abort
 from typer._click import exceptions as click_exceptions  # typer vendors click
 from typer.main import get_command
 
+from opsctl.cli import startup
 from opsctl.cli.app import app
 from opsctl.cli.session import Environment, report_error
 from opsctl.cli.streams import SIGPIPE_EXIT, broken, guard
@@ -134,4 +135,5 @@ def _usage_message(exc: click_exceptions.UsageError) -> str:
 
 def run() -> None:
     """Console-script entry point."""
+    startup.defer_collection()
     sys.exit(main(restore_signals=False))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
+from opsctl.cli import startup
 from opsctl.errors import ConfigError, OpsctlError
 from opsctl.exit_codes import ExitCode
 from opsctl.runtime import Runtime, resolve_output, wants_color
@@ -229,6 +230,7 @@ class Session:
                        bookkeeping_optional=bookkeeping_optional)
         ctx = JobContext(job, self.runtime, emitter, dry_run=dry,
                          progress=render.progress_factory(self.runtime))
+        startup.work_begins()
         outcome = execute(spec, self.runtime, emitter, bookkeeping, lambda: work(ctx),
                           observers)
         self.render(outcome, emitter.redactor)
@@ -291,6 +293,7 @@ def emit_result(session: Session, result: JobResult, job: str | None = None) -> 
 
 def guarded(session: Session, action: Callable[[], JobResult], job: str | None = None) -> None:
     """Run a non-job command, turning opsctl errors into one ``error`` event and its code."""
+    startup.work_begins()
     try:
         result = action()
     except OpsctlError as exc:

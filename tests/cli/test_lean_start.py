@@ -283,3 +283,41 @@ def test_a_check_on_postgresql_waits_for_no_empty_transaction(
             assert conn.execute(text("SELECT state FROM opsctl_alert_state")).scalar() == "open"
     finally:
         engine.dispose()
+
+
+def collector_after(env: dict[str, str], *args: str, deferred: bool = True) -> list[Any]:
+    """Exit code, whether collection is on and whether start-up's objects were frozen,
+    after one command in a fresh interpreter started the way the real entry point does."""
+    probe = (
+        "import gc, io, json, os\n"
+        "from opsctl.cli import startup\n"
+        "from opsctl.cli.main import main\n"
+        + ("startup.defer_collection()\n" if deferred else "")
+        + f"code = main({list(args)!r}, environ=dict(os.environ), stdout=io.StringIO(),"
+        " stderr=io.StringIO())\n"
+        "print(json.dumps([code, gc.isenabled(), gc.get_freeze_count() > 0]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, check=True)
+    result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("args", [
+    ("failure-rate", "check"), ("status",), ("demo", "seed", "--rows", "5", "--dry-run"),
+    ("logs", "stats"),
+], ids=" ".join)
+def test_collection_is_off_while_starting_and_back_on_for_the_work(
+    seeded: dict[str, str], args: tuple[str, ...]
+) -> None:
+    # A job's own garbage is collected as usual; only start-up's objects are set aside.
+    code, enabled, frozen = collector_after(seeded, "--output", "json", *args)
+    assert code in (0, 1), code
+    assert (enabled, frozen) == (True, True)
+
+
+def test_main_called_in_process_leaves_the_collector_alone(seeded: dict[str, str]) -> None:
+    assert collector_after(seeded, "--output", "json", "failure-rate", "check",
+                           deferred=False)[1:] == [True, False]
+    # and a command that never starts work (the version) ends with collection still off
+    assert collector_after(seeded, "--version")[1:] == [False, False]

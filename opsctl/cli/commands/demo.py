@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opsctl.cli import render
+from opsctl.cli import render, startup
 from opsctl.cli.session import Session, report_error
 from opsctl.domain.units import human_count
 from opsctl.errors import OpsctlError, UsageError
@@ -122,6 +122,7 @@ def _run_without_history(session: Session, work: Callable[[JobContext], JobResul
     spec = JobSpec(JOB, SUMMARY, mutating=True, cooperative=True, dry_run=dry)
     job_ctx = JobContext(JOB, session.runtime, emitter, dry_run=dry,
                          progress=render.progress_factory(session.runtime))
+    startup.work_begins()
     outcome = execute(spec, session.runtime, emitter, bookkeeping, lambda: work(job_ctx))
     render.outcome(session.runtime, outcome)
     session.database(read_only=dry).dispose()
