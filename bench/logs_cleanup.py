@@ -21,7 +21,8 @@ At scale (opt-in, generating takes minutes): ``--rows 10000000 --runs 1``.
 The peer of (b) gzips at gzip's default level 6; opsctl's default
 level is 1, so the same peer at ``gzip -1`` is also shown. Note that the peer's output is
 not valid JSON lines whenever a value holds a backslash (COPY's text format doubles it);
-opsctl undoes that. Uses its own database (``opsctl_bench_logs``) on the server of
+opsctl undoes that. Runs pass ``--force``: earlier runs of other sizes in the same database would trip the
+deletion guard's anomaly rule, which is not what is measured. Uses its own database (``opsctl_bench_logs``) on the server of
 OPSCTL_BENCH_DATABASE_URL so it never touches another benchmark's table.
 """
 
@@ -140,11 +141,11 @@ def main() -> None:
             for key, label, argv, shell in (
                 ("delete", "psql DELETE", delete, False),
                 ("ours-delete", f"opsctl --no-archive (batch {size})",
-                 opsctl_argv("logs", "cleanup", "--no-archive", *batch), False),
+                 opsctl_argv("logs", "cleanup", "--no-archive", "--force", *batch), False),
                 ("-6", "psql \\copy | gzip -6 + DELETE", pipelines["-6"], True),
                 ("-1", "psql \\copy | gzip -1 + DELETE", pipelines["-1"], True),
                 ("ours-archive", f"opsctl --archive file:// (batch {size})",
-                 opsctl_argv("logs", "cleanup", "--archive", "--archive-uri",
+                 opsctl_argv("logs", "cleanup", "--force", "--archive", "--archive-uri",
                              archive.as_uri(), *batch), False),
             ):
                 runs.setdefault(key, []).append(once(label, argv, shell))
