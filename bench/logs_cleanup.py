@@ -18,12 +18,13 @@ K runs are compared, so a machine that gets busier halfway slows both sides alik
 
 At scale (opt-in, generating takes minutes): ``--rows 10000000 --runs 1``.
 
-The peer of (b) gzips at gzip's default level 6; opsctl's default
-level is 1, so the same peer at ``gzip -1`` is also shown. Note that the peer's output is
-not valid JSON lines whenever a value holds a backslash (COPY's text format doubles it);
-opsctl undoes that. Runs pass ``--force``: earlier runs of other sizes in the same database would trip the
-deletion guard's anomaly rule, which is not what is measured. Uses its own database (``opsctl_bench_logs``) on the server of
-OPSCTL_BENCH_DATABASE_URL so it never touches another benchmark's table.
+The peer of (b) gzips at gzip's default level 6; opsctl's default level is 1, so the same
+peer at ``gzip -1`` is also shown. Note that the peer's output is not valid JSON lines
+whenever a value holds a backslash (COPY's text format doubles it); opsctl undoes that.
+Runs pass ``--force``: earlier runs of other sizes in the same database would trip the
+deletion guard's anomaly rule, which is not what is measured. Uses its own database
+(``opsctl_bench_logs``) on the server of OPSCTL_BENCH_DATABASE_URL so it never touches
+another benchmark's table.
 """
 
 from __future__ import annotations

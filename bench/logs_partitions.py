@@ -17,8 +17,9 @@ rebuilt from a template and attached, the day's rows put back.
     the same for the day's rows with a DELETE; target: ratio <= 1.2, peak RSS <= 150 MB.
 
 Runs pass ``--force``: earlier runs of other sizes in the same database would trip the
-deletion guard's anomaly rule, which is not what is measured. Uses its own database (``opsctl_bench_partitions``) on the server of
-OPSCTL_BENCH_DATABASE_URL. Alternated runs; medians of wall time and CPU time.
+deletion guard's anomaly rule, which is not what is measured. Uses its own database
+(``opsctl_bench_partitions``) on the server of OPSCTL_BENCH_DATABASE_URL. Alternated
+runs; medians of wall time and CPU time.
 """
 
 from __future__ import annotations
