@@ -90,6 +90,7 @@ class LogCleanupParams:
     catalog_uri: str = ""  # the archive root as configured; the catalog's ``uri``
     catalog_prefix: str = ""  # the objects' directory below it (the table)
     batch_pause_ms: int = 0
+    drop_partitions: bool = True  # take partitions wholly past the cutoff whole
 
     def __post_init__(self) -> None:
         if self.retention_days < 0:
@@ -131,12 +132,15 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
         raise ValueError("archive requested without an archive port")
     poison = ports.logs.poison_rows(cutoff)
     report_poison(ctx, poison)
-    plan = ports.partitions.plan(cutoff) if ports.partitions else None
-    whole = list(plan.whole) if plan else []
-    eligible = plan.eligible if plan else ports.logs.count_eligible(cutoff)
-    tally = _Tally(eligible=eligible, quarantined=len(poison),
-                   partitions=[p.name for p in whole])
-    trip = deletion_guard.check(ctx, ports.guard, tally.eligible, table_rows=ports.table_rows)
+    settings = logs_partitions.Settings(cutoff, params.batch_size, params.catalog_uri,
+                                        params.drop_partitions)
+    survey = logs_partitions.survey(ctx, ports.partitions, archive, settings,
+                                    lambda: ports.logs.count_eligible(cutoff), ports.table_rows)
+    whole = survey.whole
+    tally = _Tally(eligible=survey.eligible, quarantined=len(poison),
+                   partitions=list(survey.droppable))
+    trip = deletion_guard.check(ctx, ports.guard, tally.eligible,
+                                table_rows=survey.table_rows)
     if trip is not None:  # before any archive write or delete, in a dry run too
         return deletion_guard.tripped(
             _result(ctx, params, archive, tally, started, cutoff), trip, ports.guard,
@@ -152,8 +156,8 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
         if archive is not None:
             _recover(ctx, ports.logs, archive, params, cutoff, tally)
         if ports.partitions is not None and whole:
-            _take_partitions(ctx, ports.partitions, whole, archive, params, tally,
-                             progress.advance)
+            _take_partitions(ctx, ports.partitions, whole, archive, settings, params,
+                             tally, progress.advance)
         if tally.interrupted:  # stopped on a partition: the batches wait for the next run
             pass
         elif archive is None:
@@ -184,14 +188,13 @@ def _pause(ctx: JobContext, params: LogCleanupParams) -> None:
 
 def _take_partitions(ctx: JobContext, port: LogPartitions,
                      whole: Sequence[Partition], archive: LogArchive | None,
-                     params: LogCleanupParams, tally: _Tally,
-                     advance: Callable[[int], None]) -> None:
+                     settings: logs_partitions.Settings, params: LogCleanupParams,
+                     tally: _Tally, advance: Callable[[int], None]) -> None:
     def record_of(stored: ArchivedObject, batch: LogBatch) -> CatalogRecord:
         return _record(ctx, params, stored, batch.first_id, batch.last_id, batch.rows,
                        batch.min_created_at, batch.max_created_at)
 
-    taken = logs_partitions.take(ctx, port, whole, archive, params.batch_size, record_of,
-                                 advance)
+    taken = logs_partitions.take(ctx, port, whole, archive, settings, record_of, advance)
     tally.deleted += taken.deleted
     tally.archived += taken.archived
     tally.objects += taken.objects

@@ -9,9 +9,10 @@ and split at the same rows per object, so a run that finishes a partition an ear
 was killed on writes the same names, and an object already there with the same content is
 accepted, never duplicated.
 
-A partition an earlier run detached in order to archive it is never dropped by a run that
-does not archive: it is left for a run that does (``export_log_partition_skipped``,
-exit 1).
+A partition an earlier run detached is finished only as that run meant it (see
+``left_alone``): never against this run's retention, without the archive it was detached
+for, or into a second archive; otherwise it is left for a run that can
+(``export_log_partition_skipped``, exit 1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from opsctl.domain.archive_names import object_name
 from opsctl.jobs.context import JobContext
@@ -33,6 +35,7 @@ from opsctl.ports import (
 
 DROPPED_EVENT = "export_log_partition_dropped"
 SKIPPED_EVENT = "export_log_partition_skipped"
+IN_BATCHES_EVENT = "export_log_partition_in_batches"
 WRITTEN_EVENT = "export_log_archive_written"
 
 # What a batch's catalog row is built from: the stored object and the batch it holds.
@@ -49,20 +52,81 @@ class PartitionTally:
     interrupted: bool = False
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What of the run's parameters decides how partitions go."""
+
+    cutoff: datetime
+    batch_size: int
+    catalog_uri: str  # the archive root as configured (noted on a partition)
+    drop_partitions: bool = True
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The partitions a run takes whole and what the rest of the run counts with them."""
+
+    whole: Sequence[Partition]
+    eligible: int
+    droppable: Sequence[str]  # the whole partitions this run drops (a dry run names them)
+    table_rows: Callable[[], int] | None  # the guard's table size, detached rows included
+
+
+def survey(ctx: JobContext, port: LogPartitions | None, archive: LogArchive | None,
+           settings: Settings, count_eligible: Callable[[], int],
+           table_rows: Callable[[], int] | None) -> Survey:
+    plan = port.plan(settings.cutoff, whole=settings.drop_partitions) if port else None
+    if plan is None:
+        return Survey([], count_eligible(), [], table_rows)
+    report_not_owned(ctx, plan.not_owned)
+    begun = [p for p in plan.whole if p.begun]
+    # Rows left detached by an earlier run are no longer counted through the table: they
+    # are eligible unless newer than this cutoff, and part of the table for the guard.
+    newer = sum(p.rows for p in begun if p.upper is not None and p.upper > settings.cutoff)
+    detached = sum(p.rows for p in begun)
+    rows = table_rows
+    if table_rows is not None and detached:
+        def rows() -> int:
+            return table_rows() + detached
+    droppable = [p.name for p in plan.whole if left_alone(p, archive, settings) is None]
+    return Survey(plan.whole, plan.eligible - newer, droppable, rows)
+
+
+def left_alone(partition: Partition, archive: LogArchive | None,
+               settings: Settings) -> str | None:
+    """Why a partition an earlier run began to detach is not finished by this run, or
+    None. Such a partition is never dropped against this run's retention or without the
+    archive it was detached for, nor archived to a second place."""
+    if not partition.begun:
+        return None
+    if not settings.drop_partitions:
+        return "[logs] drop_partitions is false"
+    if partition.upper is not None and partition.upper > settings.cutoff:
+        return "its rows are not all older than this run's cutoff"
+    if partition.archived and archive is None:
+        return "it was detached to be archived and this run does not archive"
+    if (archive is not None and partition.archive_uri is not None
+            and partition.archive_uri != settings.catalog_uri):
+        return f"it is being archived to {partition.archive_uri}"
+    return None
+
+
 def take(ctx: JobContext, port: LogPartitions, partitions: Sequence[Partition],
-         archive: LogArchive | None, batch_size: int, record_of: RecordOf,
+         archive: LogArchive | None, settings: Settings, record_of: RecordOf,
          advance: Callable[[int], None]) -> PartitionTally:
     tally = PartitionTally()
     for partition in partitions:
         if ctx.stop_requested:
             tally.interrupted = True
             return tally
-        if archive is None and partition.archived:
-            _skip(ctx, partition, tally)
+        reason = left_alone(partition, archive, settings)
+        if reason is not None:
+            _skip(ctx, partition, reason, tally)
             continue
         run_id = partition.run_id or ctx.runtime.run_id
-        size = partition.batch_size or batch_size
-        detached = port.detach(partition, run_id, size, archive is not None)
+        size = partition.batch_size or settings.batch_size
+        uri = settings.catalog_uri if archive is not None else None
+        detached = port.detach(partition, run_id, size, uri)
         with port.hold(detached) as held:
             records: list[CatalogRecord] = []
             if archive is not None:
@@ -73,11 +137,11 @@ def take(ctx: JobContext, port: LogPartitions, partitions: Sequence[Partition],
                             return tally
                         records.append(_write(ctx, archive, batch, run_id, record_of))
                         advance(batch.rows)
-            rows = held.drop(records)
+            rows = held.drop(records, archived=archive is not None)
         if archive is None:
             advance(rows)
         tally.deleted += rows
-        tally.archived += rows if archive is not None else 0
+        tally.archived += sum(record.rows for record in records)
         tally.objects += len(records)
         tally.dropped.append(partition.name)
         ctx.emitter.emit(
@@ -88,6 +152,15 @@ def take(ctx: JobContext, port: LogPartitions, partitions: Sequence[Partition],
             archive_objects=len(records),
         )
     return tally
+
+
+def report_not_owned(ctx: JobContext, names: Sequence[str]) -> None:
+    for name in names:
+        ctx.emitter.emit(
+            IN_BATCHES_EVENT,
+            f"partition {name} is older than the cutoff but this login does not own it "
+            "(detaching and dropping need the owner): its rows are deleted in batches",
+            level="warning", partition=name, reason="not the owner")
 
 
 def _write(ctx: JobContext, archive: LogArchive, batch: LogBatch, run_id: str,
@@ -102,12 +175,12 @@ def _write(ctx: JobContext, archive: LogArchive, batch: LogBatch, run_id: str,
     return record_of(written, batch)
 
 
-def _skip(ctx: JobContext, partition: Partition, tally: PartitionTally) -> None:
+def _skip(ctx: JobContext, partition: Partition, reason: str, tally: PartitionTally) -> None:
     tally.skipped += 1
     ctx.emitter.emit(
         SKIPPED_EVENT,
-        f"partition {partition.name} was detached by an earlier run to be archived; left "
-        "in place for a run that archives",
-        level="warning", partition=partition.name, rows=partition.rows,
+        f"partition {partition.name}, detached by an earlier run, is left as it is: "
+        f"{reason}",
+        level="warning", partition=partition.name, rows=partition.rows, reason=reason,
         detached_by_run=partition.run_id,
     )

@@ -26,14 +26,20 @@ class Partition:
 
     name: str  # schema-qualified, as people read it
     rows: int  # counted when listed (the guard's figure); the drop counts again
-    upper: datetime | None  # its range's upper bound; None once detached
+    upper: datetime | None  # its range's upper bound (as noted, once detached)
     detached: bool = False
     pending: bool = False  # a detach begun CONCURRENTLY and cut short: to be finalized
-    # What the run that detached it recorded: its objects' run id, rows per object, and
-    # whether it archived. None while attached.
+    # What the run that detached it noted: its objects' run id, rows per object, whether
+    # it archived and where. None while attached.
     run_id: str | None = None
     batch_size: int | None = None
     archived: bool | None = None
+    archive_uri: str | None = None
+
+    @property
+    def begun(self) -> bool:
+        """Detached (or being detached) by an earlier run: no longer in the table."""
+        return self.detached or self.pending
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class PartitionPlan:
     # left detached), plus those of the other partitions, counted partition by partition
     # so no whole partition is counted twice.
     eligible: int
+    # Partitions that would be whole but that this login does not own (detaching and
+    # dropping need the owner): their rows go in batches.
+    not_owned: Sequence[str] = ()
 
 
 class HeldPartition(Protocol):
@@ -53,21 +62,24 @@ class HeldPartition(Protocol):
     def batches(self, size: int) -> Generator[LogBatch, None, None]:
         """Its rows in id order, ``size`` per batch; close the generator when done."""
 
-    def drop(self, records: Sequence[CatalogRecord]) -> int:
+    def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
         """Catalogue ``records`` and drop the table in one transaction; the rows it held.
-        With records, raises unless they hold exactly its rows."""
+        When ``archived``, raises (dropping nothing) unless the records hold exactly its
+        rows."""
 
 
 class LogPartitions(Protocol):
-    def plan(self, cutoff: datetime) -> PartitionPlan | None:
+    def plan(self, cutoff: datetime, whole: bool = True) -> PartitionPlan | None:
         """None unless the table is RANGE partitioned on ``created_at``. The partitions to
-        take whole at this cutoff: first those an earlier run began to detach, then every
-        attached partition whose upper bound is at or before it, oldest first."""
+        take whole at this cutoff: first those an earlier run began to detach, then (with
+        ``whole``) every attached partition whose upper bound is at or before it, oldest
+        first."""
 
     def detach(self, partition: Partition, run_id: str, batch_size: int,
-               archive: bool) -> Partition:
-        """Note the plan on the partition, then detach it from the table (concurrently
-        where the server allows it). Idempotent for a partition already detached."""
+               archive_uri: str | None) -> Partition:
+        """Note the plan on the partition (``archive_uri`` None: no archive), then detach
+        it from the table (concurrently where the server allows it). Idempotent for a
+        partition already detached."""
 
     def hold(self, partition: Partition) -> AbstractContextManager[HeldPartition]:
         """Lock a detached partition against writes for archiving and dropping; leaving

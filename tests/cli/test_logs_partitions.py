@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,19 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from support import PARTITIONED_DDL, Cli, export_row, insert_exports, isolated_env
+from sqlalchemy.engine import make_url
+from support import (
+    PARTITIONED_DDL,
+    Cli,
+    execute_sql,
+    export_row,
+    insert_exports,
+    isolated_env,
+)
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.partitions import PartitionsRepository
+from opsctl.errors import OpsctlError
 from opsctl.settings.data import SourceSettings
 
 pytestmark = pytest.mark.postgres
@@ -170,13 +180,15 @@ def test_the_guard_counts_partition_rows_and_drops_nothing(cli: Cli, table: str)
 
 
 def detach_as_a_killed_run(url: str, partition: str, run_id: str, size: int,
-                           archive: bool) -> None:
+                           archive_uri: str | None, retention_days: int = 30) -> None:
     """What a run killed after detaching a partition leaves: the partition noted and
     detached, nothing dropped."""
     repository = PartitionsRepository(Database(url), SourceSettings())
     try:
-        taken = {p.name: p for p in repository.plan(NOW - timedelta(days=30)).whole}  # type: ignore[union-attr]
-        repository.detach(taken[partition], run_id, size, archive)
+        plan = repository.plan(NOW - timedelta(days=retention_days))
+        assert plan is not None
+        taken = {p.name: p for p in plan.whole}
+        repository.detach(taken[partition], run_id, size, archive_uri)
     finally:
         repository.close()
         repository.db.engine.dispose()
@@ -186,7 +198,7 @@ def test_a_partition_left_detached_is_finished_under_its_noted_names(
     cli: Cli, table: str, tmp_path: Path
 ) -> None:
     archive = tmp_path / "archive"
-    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, archive=True)
+    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, archive.as_uri())
     assert scalar(table, "SELECT count(*) FROM export_logs") == OLD_ROWS + 6 - 10
     # The killed run had written its first object (rows 1-6 of p_old) before it died.
     first = cli("logs", "cleanup", "--archive-uri", archive.as_uri(), "--dry-run")
@@ -212,7 +224,7 @@ def test_an_object_a_killed_run_wrote_is_accepted_not_written_twice(
     cli: Cli, table: str, tmp_path: Path
 ) -> None:
     archive = tmp_path / "archive"
-    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, archive=True)
+    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, archive.as_uri())
     # A first run that archived p_old's first object, then was stopped: simulate with an
     # archive that fails after one object by making the second name a directory.
     ids = sorted(int(i) for i in scalar(table, "SELECT array_agg(id) FROM p_old"))
@@ -238,7 +250,7 @@ def test_an_object_a_killed_run_wrote_is_accepted_not_written_twice(
 def test_a_partition_detached_for_the_archive_is_not_dropped_without_one(
     cli: Cli, table: str
 ) -> None:
-    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, archive=True)
+    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, "file:///elsewhere")
 
     result = cli("logs", "cleanup")
 
@@ -270,3 +282,121 @@ def test_a_table_not_partitioned_on_created_at_goes_in_batches(
     assert result.of_type("export_log_partition_dropped") == []
     assert result.one("export_log_cleanup_complete")["deleted_count"] == 1
     assert tables_left(pg_url) == ["p_ids"]
+
+
+def comments(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {str(name): str(text_) for name, text_ in conn.execute(text(
+                "SELECT c.relname, d.description FROM pg_description d JOIN pg_class c "
+                "ON c.oid = d.objoid WHERE d.description LIKE 'opsctl%'"))}
+    finally:
+        engine.dispose()
+
+
+def test_a_detach_that_fails_leaves_no_note_for_a_later_detach_to_be_mistaken_by(
+    cli: Cli, table: str
+) -> None:
+    engine = create_engine(table)
+    try:
+        with engine.connect() as reader:  # the application, mid-transaction on the table
+            reader.execute(text("SELECT count(*) FROM export_logs"))
+            failed = cli("logs", "cleanup",
+                         env={"OPSCTL_DATABASE__STATEMENT_TIMEOUT_S": "1"})
+            reader.rollback()
+    finally:
+        engine.dispose()
+    assert failed.exit_code == 3, failed.stdout
+    assert comments(table) == {}
+    # Someone detaches the partition to keep it; a run with a long retention leaves it.
+    execute_sql(table, "ALTER TABLE export_logs DETACH PARTITION p_old")
+    result = cli("logs", "cleanup", "--retention-days", "3650")
+    assert result.exit_code == 0, result.stdout
+    assert result.of_type("export_log_partition_dropped") == []
+    assert scalar(table, "SELECT count(*) FROM p_old") == 10
+
+
+def test_a_stale_note_on_an_attached_partition_is_cleared_by_the_next_run(
+    cli: Cli, table: str
+) -> None:
+    oid = scalar(table, "SELECT 'export_logs'::regclass::oid")
+    note = json.dumps({"parent_oid": oid, "run_id": "x", "batch_size": 5, "archive": False})
+    execute_sql(table, f"COMMENT ON TABLE p_now IS 'opsctl logs.cleanup: {note}'")
+    assert set(comments(table)) == {"p_now"}
+    assert cli("logs", "cleanup", "--dry-run").exit_code == 0
+    assert set(comments(table)) == {"p_now"}  # a dry run writes nothing
+
+    assert cli("logs", "cleanup").exit_code == 0
+
+    assert comments(table) == {}
+    assert "p_now" in tables_left(table)
+
+
+def test_a_partition_left_detached_within_this_runs_retention_is_left_alone(
+    cli: Cli, table: str
+) -> None:
+    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, None)
+
+    result = cli("logs", "cleanup", "--retention-days", "3650")
+
+    assert result.exit_code == 1, result.stdout
+    skipped = result.one("export_log_partition_skipped")
+    assert skipped["partition"] == "public.p_old"
+    assert "older than this run's cutoff" in skipped["reason"]
+    assert result.one("export_log_cleanup_complete")["eligible_count"] == 0
+    assert scalar(table, "SELECT count(*) FROM p_old") == 10
+
+
+def test_dropping_refuses_a_partition_whose_objects_do_not_hold_all_its_rows(
+    table: str,
+) -> None:
+    detach_as_a_killed_run(table, "public.p_old", "killed-run", 6, "file:///a")
+    repository = PartitionsRepository(Database(table), SourceSettings())
+    try:
+        plan = repository.plan(NOW - timedelta(days=30))
+        assert plan is not None
+        left = next(p for p in plan.whole if p.name == "public.p_old")
+        with repository.hold(left) as held, pytest.raises(OpsctlError, match="holds 10 rows"):
+            held.drop([], archived=True)
+    finally:
+        repository.db.engine.dispose()
+    assert scalar(table, "SELECT count(*) FROM p_old") == 10
+
+
+def test_a_partition_whose_name_holds_a_dot_is_archived_and_dropped(
+    cli: Cli, table: str, tmp_path: Path
+) -> None:
+    execute_sql(table, 'ALTER TABLE p_old RENAME TO "p.old ""Q"""')
+    archive = tmp_path / "archive"
+
+    result = cli("logs", "cleanup", "--archive-uri", archive.as_uri())
+
+    assert result.exit_code == 0, result.stdout
+    assert [e["partition"] for e in result.of_type("export_log_partition_dropped")] == [
+        'public."p.old ""Q"""', "public.p_mid"]
+    assert len(archived_ids(archive / "export_logs")) == OLD_ROWS
+    assert cli("logs", "verify", "--archive-uri", archive.as_uri()).exit_code == 0
+
+
+def test_a_login_that_does_not_own_the_partitions_deletes_their_rows_in_batches(
+    home: Path, table: str
+) -> None:
+    role = f"opsctl_cleaner_{uuid.uuid4().hex[:8]}"
+    assert Cli(isolated_env(home, table))("db", "init").exit_code == 0
+    execute_sql(table, f"CREATE ROLE {role} LOGIN",
+                f"GRANT USAGE ON SCHEMA public TO {role}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    try:
+        url = make_url(table).set(username=role).render_as_string(hide_password=False)
+        result = Cli(isolated_env(home, url))("logs", "cleanup")
+    finally:
+        execute_sql(table, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+    assert result.exit_code == 0, result.stdout
+    assert [e["partition"] for e in result.of_type("export_log_partition_in_batches")] == [
+        "public.p_old", "public.p_mid"]
+    assert result.of_type("export_log_partition_dropped") == []
+    assert result.one("export_log_cleanup_complete")["deleted_count"] == OLD_ROWS
+    assert tables_left(table) == ["p_default", "p_mid", "p_now", "p_old"]

@@ -10,10 +10,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from log_fakes import OLD, FakeArchive, FakeLogs, events, make_ctx, name, params
+import pytest
+from log_fakes import NEW, OLD, FakeArchive, FakeLogs, events, make_ctx, name, params
 
+from opsctl.domain.deletion_guard import GuardLimits
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs import logs_cleanup
+from opsctl.jobs.deletion_guard import DeletionGuard
 from opsctl.jobs.logs_cleanup import LogCleanupPorts
 from opsctl.ports import CatalogRecord, LogBatch, Partition, PartitionPlan
 
@@ -27,26 +30,26 @@ class FakePartitions:
         self.rows = rows
         self.table = table  # attached partitions' rows are the table's rows too
         for partition in partitions:
-            if not partition.detached:
+            if not partition.begun:
                 table.rows.update(dict.fromkeys(rows[partition.name], OLD))
         self.calls: list[str] = []
         self.catalog: list[CatalogRecord] = []
         self.on_batch = lambda: None
 
-    def plan(self, cutoff: datetime) -> PartitionPlan:
+    def plan(self, cutoff: datetime, whole: bool = True) -> PartitionPlan:
         eligible = self.table.count_eligible(cutoff) + sum(
-            p.rows for p in self.partitions if p.detached)
+            p.rows for p in self.partitions if p.begun)
         return PartitionPlan(self.partitions, eligible)
 
     def detach(self, partition: Partition, run_id: str, batch_size: int,
-               archive: bool) -> Partition:
+               archive_uri: str | None) -> Partition:
         if partition.detached:
             return partition
         self.calls.append(f"detach {partition.name}")
         for i in self.rows[partition.name]:
             del self.table.rows[i]
-        return replace(partition, upper=None, detached=True, run_id=run_id,
-                       batch_size=batch_size, archived=archive)
+        return replace(partition, detached=True, run_id=run_id, batch_size=batch_size,
+                       archived=archive_uri is not None, archive_uri=archive_uri)
 
     @contextmanager
     def hold(self, partition: Partition) -> Iterator[_Held]:
@@ -68,9 +71,9 @@ class _Held:
             payload = b"".join(json.dumps({"id": i}).encode() + b"\n" for i in chunk)
             yield LogBatch(chunk[0], chunk[-1], len(chunk), "v", payload, OLD, OLD)
 
-    def drop(self, records: Sequence[CatalogRecord]) -> int:
+    def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
         rows = len(self.owner.rows.pop(self.partition.name))
-        assert not records or sum(r.rows for r in records) == rows
+        assert not archived or sum(r.rows for r in records) == rows
         self.owner.catalog += records
         self.owner.calls.append(f"drop {self.partition.name} {len(records)}")
         return rows
@@ -180,3 +183,67 @@ def test_a_dry_run_names_the_partitions_and_touches_none() -> None:
     assert result.fields["partitions"] == ["public.p1", "public.p2"]
     assert "dropping the partition(s) public.p1, public.p2 whole" in result.message
     assert result.fields["deleted_count"] == 6
+
+
+def test_the_guard_weighs_rows_left_detached_as_part_of_the_table() -> None:
+    # 1,000 rows in the table (600 past the cutoff) and 400 left detached: deleting 1,000
+    # of 1,400 is within 0.9 of the table; weighed against the 1,000 attached it was not.
+    table = FakeLogs(old=range(1000, 1600), new=range(2000, 2400))
+    left = Partition("public.p1", 400, OLD, detached=True, run_id="killed", batch_size=100,
+                     archived=False)
+    partitions = FakePartitions([left], {"public.p1": list(range(1, 401))}, table)
+    guard = DeletionGuard(GuardLimits(guard_min=0, max_delete_fraction=0.9))
+    ctx, _ = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(
+        table, partitions=partitions, guard=guard, table_rows=lambda: len(table.rows)),
+        params(archive=False, batch_size=100))
+
+    assert result.exit_code == ExitCode.OK, result.message
+    assert result.fields["deleted_count"] == 1000
+
+
+@pytest.mark.parametrize(("partition", "archive", "why"), [
+    (Partition("public.p1", 3, NEW, detached=True, run_id="r", batch_size=2,
+               archived=False), False, "not all older than this run's cutoff"),
+    (Partition("public.p1", 3, OLD, detached=True, run_id="r", batch_size=2,
+               archived=True, archive_uri="file:///elsewhere"), True,
+     "being archived to file:///elsewhere"),
+    (Partition("public.p1", 3, OLD, pending=True, run_id="r", batch_size=2,
+               archived=True, archive_uri="file:///archive"), False,
+     "detached to be archived and this run does not archive"),
+])
+def test_a_partition_left_detached_is_only_finished_as_it_was_meant(
+    partition: Partition, archive: bool, why: str
+) -> None:
+    partitions = FakePartitions([partition], {"public.p1": [1, 2, 3]}, FakeLogs(old=[]))
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(
+        partitions.table, FakeArchive() if archive else None, partitions=partitions),
+        params(archive=archive))
+
+    assert (result.exit_code, result.fields["deleted_count"]) == (ExitCode.WARNING, 0)
+    assert partitions.calls == [] and "public.p1" in partitions.rows
+    skipped = [e for e in events(out) if e["type"] == "export_log_partition_skipped"]
+    assert len(skipped) == 1 and why in str(skipped[0]["reason"])
+    dry, _ = make_ctx(dry_run=True)
+    planned = logs_cleanup.run(dry, LogCleanupPorts(
+        partitions.table, FakeArchive() if archive else None, partitions=partitions),
+        params(archive=archive))
+    assert planned.fields["partitions"] == []
+
+
+def test_with_drop_partitions_off_a_partition_left_detached_is_reported_not_dropped() -> None:
+    left = Partition("public.p1", 3, OLD, detached=True, run_id="r", batch_size=2,
+                     archived=False)
+    partitions = FakePartitions([left], {"public.p1": [1, 2, 3]}, FakeLogs(old=[7]))
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(partitions.table, partitions=partitions),
+                              params(archive=False, drop_partitions=False))
+
+    assert result.exit_code == ExitCode.WARNING
+    assert result.fields["deleted_count"] == 1  # the table's own old row, in a batch
+    skipped = [e for e in events(out) if e["type"] == "export_log_partition_skipped"]
+    assert [e["reason"] for e in skipped] == ["[logs] drop_partitions is false"]

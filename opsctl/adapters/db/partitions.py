@@ -24,6 +24,7 @@ rather than written twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,7 +65,7 @@ _ATTACHED = """
 SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), i.inhdetachpending,
        (regexp_match(pg_get_expr(c.relpartbound, c.oid),
                      'TO \\(''([^'']*)''\\)\\s*$'))[1]::timestamptz AS upper,
-       d.description
+       d.description, pg_has_role(c.relowner, 'USAGE')
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -76,7 +77,8 @@ ORDER BY upper NULLS LAST, c.relname
 
 # Tables opsctl detached from this table and did not drop (a run was killed in between).
 _LEFT_DETACHED = """
-SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), d.description
+SELECT c.oid, format('%%I.%%I', n.nspname, c.relname), d.description,
+       pg_has_role(c.relowner, 'USAGE')
 FROM pg_description d
 JOIN pg_class c ON c.oid = d.objoid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -105,43 +107,58 @@ class PartitionsRepository:
 
     # --- finding them --------------------------------------------------------------------
 
-    def plan(self, cutoff: datetime) -> PartitionPlan | None:
+    def plan(self, cutoff: datetime, whole: bool = True) -> PartitionPlan | None:
         with self._autocommit() as conn:
             found = conn.exec_driver_sql(_RANGE_ON, {
                 "table": self._qualified(), "column": self.table.c.created_at.name}).first()
             if found is None or not found[0]:
                 return None
             self._has_default = bool(found[1])
-            self._oid = int(conn.exec_driver_sql(
-                "SELECT to_regclass(%(table)s)::oid", {"table": self._qualified()}).scalar_one())
+            self._oid, owned = conn.exec_driver_sql(
+                "SELECT c.oid, pg_has_role(c.relowner, 'USAGE') FROM pg_class c "
+                "WHERE c.oid = to_regclass(%(table)s)", {"table": self._qualified()}).one()
             # What earlier runs began comes first: it is finished before anything new.
             begun: list[tuple[str, dict[str, Any], bool]] = []
-            for _, name, note in conn.exec_driver_sql(
+            for _, name, note, _ in conn.exec_driver_sql(
                     _LEFT_DETACHED, {"note": NOTE + "%"}).all():
                 noted = self._noted(note)
                 if noted is not None:
                     begun.append((name, noted, False))
-            whole: list[tuple[str, datetime]] = []
+            taken: list[tuple[str, datetime]] = []
             rest: list[str] = []  # attached partitions that may hold some old rows
-            for _, name, pending, upper, note in conn.exec_driver_sql(
+            not_owned: list[str] = []
+            stale: list[str] = []
+            for _, name, pending, upper, note, mine in conn.exec_driver_sql(
                     _ATTACHED, {"table": self._qualified()}).all():
                 noted = self._noted(note)
                 if pending:
                     if noted is not None:  # else another tool's detach: not opsctl's
                         begun.append((name, noted, True))
-                elif upper is not None and upper <= cutoff:
-                    whole.append((name, upper))
-                else:
-                    rest.append(name)
+                    continue
+                if noted is not None:
+                    stale.append(name)  # noted by a run whose detach failed
+                if whole and upper is not None and upper <= cutoff:
+                    if owned and mine:
+                        taken.append((name, upper))
+                        continue
+                    not_owned.append(name)
+                rest.append(name)
+            if stale and not self.db.read_only:
+                self._forget(conn, stale)
             counts = self._counts(conn, [name for name, _, _ in begun]
-                                  + [name for name, _ in whole], rest, cutoff)
-            taken = [Partition(name, counts[name], None, detached=not pending,
-                               pending=pending, run_id=str(noted["run_id"]),
-                               batch_size=int(noted["batch_size"]),
-                               archived=bool(noted["archive"]))
-                     for name, noted, pending in begun]
-            taken += [Partition(name, counts[name], upper) for name, upper in whole]
-            return PartitionPlan(taken, sum(counts.values()))
+                                  + [name for name, _ in taken], rest, cutoff)
+            partitions = [_begun(name, counts[name], noted, pending)
+                          for name, noted, pending in begun]
+            partitions += [Partition(name, counts[name], upper) for name, upper in taken]
+            return PartitionPlan(partitions, sum(counts.values()), not_owned)
+
+    def _forget(self, conn: Connection, names: Sequence[str]) -> None:
+        """Clear the notes of attached partitions: a run noted them and then failed to
+        detach them (one run at a time holds the job's lock, so no run is at it now).
+        Left in place, a note would make a table someone else detaches later look like
+        one opsctl began."""
+        for name in names:
+            self._execute(conn, "COMMENT ON TABLE {part} IS NULL", name)
 
     def _noted(self, note: str | None) -> dict[str, Any] | None:
         """The plan an opsctl run noted on a partition of this table, or None."""
@@ -177,7 +194,7 @@ class PartitionsRepository:
     # --- taking them ---------------------------------------------------------------------
 
     def detach(self, partition: Partition, run_id: str, batch_size: int,
-               archive: bool) -> Partition:
+               archive_uri: str | None) -> Partition:
         if partition.detached:
             return partition
         if partition.pending:  # a CONCURRENTLY detach cut short: already noted
@@ -185,19 +202,26 @@ class PartitionsRepository:
                 self._execute(conn, "ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE",
                               partition.name)
             return replace(partition, detached=True, pending=False)
-        note = NOTE + json.dumps({
+        noted = {
             "parent_oid": self._oid, "parent": self._qualified(), "run_id": run_id,
-            "batch_size": batch_size, "archive": archive,
+            "batch_size": batch_size, "archive": archive_uri is not None,
+            "archive_uri": archive_uri,
+            "upper": partition.upper.isoformat() if partition.upper else None,
             "noted_at": datetime.now(UTC).isoformat(),
-        })
+        }
         with self._autocommit() as conn:
             self._execute(conn, "COMMENT ON TABLE {part} IS {note}", partition.name,
-                          note=note)
+                          note=NOTE + json.dumps(noted))
             concurrently = "" if self._has_default else " CONCURRENTLY"
-            self._execute(conn, "ALTER TABLE {parent} DETACH PARTITION {part}" + concurrently,
-                          partition.name)
-        return replace(partition, upper=None, detached=True, run_id=run_id,
-                       batch_size=batch_size, archived=archive)
+            try:
+                self._execute(conn, "ALTER TABLE {parent} DETACH PARTITION {part}"
+                              + concurrently, partition.name)
+            except Exception:
+                # Still attached: its note must not outlive this run (see _forget).
+                with contextlib.suppress(Exception):
+                    self._execute(conn, "COMMENT ON TABLE {part} IS NULL", partition.name)
+                raise
+        return _begun(partition.name, partition.rows, noted, pending=False)
 
     @contextmanager
     def hold(self, partition: Partition) -> Iterator[_Held]:
@@ -229,9 +253,13 @@ class PartitionsRepository:
     @contextmanager
     def _autocommit(self) -> Iterator[Connection]:
         """A connection where each statement commits on its own, as ``DETACH ...
-        CONCURRENTLY`` requires; driver errors come out as opsctl's."""
+        CONCURRENTLY`` requires; driver errors come out as opsctl's. In UTC, so a bound
+        read back from its text (a key without a time zone too) means what the cutoff
+        means."""
         with translate_errors(self.db), self.db.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+            yield conn
 
     def _execute(self, conn: Connection, template: str, partition: str,
                  note: str | None = None) -> Any:
@@ -253,7 +281,7 @@ class _Held:
         self.conn = conn
         self.partition = partition
         schema, _, name = _unquoted(partition.name)
-        self.table = source_table(f"{schema}.{name}", repository._columns)
+        self.table = source_table(name, repository._columns, schema=schema or None)
 
     def batches(self, size: int) -> Generator[LogBatch, None, None]:
         """Several batches read at once (``read_ahead``), each on a connection of its own:
@@ -262,12 +290,12 @@ class _Held:
             ranges = batch_ranges(self.conn, self.table, size)
         return read_ahead(self.repository.db, self.table, _NO_CUTOFF, size, ranges)
 
-    def drop(self, records: Sequence[CatalogRecord]) -> int:
+    def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
         repository = self.repository
         with translate_errors(repository.db):
             rows = int(repository._execute(self.conn, "SELECT count(*) FROM {part}",
                                            self.partition.name).scalar_one())
-            if records and sum(record.rows for record in records) != rows:
+            if archived and sum(record.rows for record in records) != rows:
                 raise OpsctlError(
                     f"{self.partition.name} holds {rows} rows but its archive objects "
                     f"{sum(record.rows for record in records)}; nothing dropped")
@@ -276,6 +304,15 @@ class _Held:
             repository._execute(self.conn, "DROP TABLE {part}", self.partition.name)
             self.conn.commit()
         return rows
+
+
+def _begun(name: str, rows: int, noted: dict[str, Any], pending: bool) -> Partition:
+    """A partition as an earlier run (or this one) noted it before detaching it."""
+    upper = noted.get("upper")
+    return Partition(name, rows, datetime.fromisoformat(upper) if upper else None,
+                     detached=not pending, pending=pending, run_id=str(noted["run_id"]),
+                     batch_size=int(noted["batch_size"]), archived=bool(noted["archive"]),
+                     archive_uri=noted.get("archive_uri"))
 
 
 def _unquoted(qualified: str) -> tuple[str, str, str]:

@@ -116,9 +116,14 @@ SOURCE_COLUMNS = (
 )
 
 
-def source_table(table: str, columns: Mapping[str, str], metadata: MetaData | None = None) -> Table:
-    """The monitored table as configured; ``table`` may be ``schema.name``."""
-    schema, _, name = table.rpartition(".")
+def source_table(table: str, columns: Mapping[str, str], metadata: MetaData | None = None,
+                 schema: str | None = None) -> Table:
+    """The monitored table as configured; ``table`` may be ``schema.name``, unless the
+    schema is given apart (then ``table`` is the bare name, dots and all)."""
+    if schema is None:
+        schema, _, name = table.rpartition(".")
+    else:
+        name = table
 
     def col(key: str, type_: Any, **kw: Any) -> Column[Any]:
         return Column(columns.get(key, key), type_, key=key, **kw)

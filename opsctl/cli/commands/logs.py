@@ -98,7 +98,7 @@ def cleanup(
                 archive_port = _archive(session, location,
                                         marker_name(repository.source_identity()))
             partitions = None
-            if config.drop_partitions and not repository.db.is_sqlite:
+            if not repository.db.is_sqlite:  # also to report what earlier runs detached
                 from opsctl.adapters.db.partitions import PartitionsRepository
 
                 partitions = stack.enter_context(closing(
@@ -143,6 +143,7 @@ def _cleanup_params(
         catalog_uri=location.uri if wanted and location else "",
         catalog_prefix=settings.source.table,
         batch_pause_ms=config.batch_pause_ms,
+        drop_partitions=config.drop_partitions,
     )
     table_location = location.for_table(settings.source.table) if wanted and location else None
     return params, table_location
