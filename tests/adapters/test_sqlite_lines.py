@@ -160,3 +160,35 @@ def test_lines_follow_ids_across_batches(url: str, repo: OldLogsRepository) -> N
     assert ids == [[1, 3], [5, 7], [9]]
     assert (batches[0].min_created_at, batches[0].max_created_at) == (
         OLD - timedelta(seconds=3), OLD - timedelta(seconds=1))
+
+
+def test_a_blob_anywhere_sends_its_batch_row_by_row(url: str, repo: OldLogsRepository) -> None:
+    insert_exports(url, [export_row(id=i, created_at=OLD) for i in range(1, 4)])
+    execute(url, "UPDATE export_logs SET error_message = X'00ff' WHERE id = 2")
+    execute(url, "UPDATE export_logs SET duration_ms = X'0a' WHERE id = 3")
+
+    [batch] = list(repo.batches(CUTOFF, 100))
+
+    lines = [json.loads(line) for line in batch.payload.splitlines()]
+    assert [(line["error_message"], line["duration_ms"]) for line in lines] == [
+        (None, 1000), ("\\x00ff", 1000), (None, "\\x0a")]
+    assert repo.delete_batch(batch, CUTOFF, record(batch)) is True
+    assert count(url) == 0
+
+
+def test_an_instant_in_another_layout_of_the_same_length_is_not_taken_as_stored(
+    url: str, repo: OldLogsRepository
+) -> None:
+    """26 characters, a real date and time, yet not opsctl's layout: Python reads it."""
+    insert_exports(url, [export_row(id=i, created_at=OLD) for i in (1, 2)])
+    execute(url, "UPDATE export_logs SET expires_at = '2026-09-08 01:00:00.5+0100' "
+                 "WHERE id = 1")
+    execute(url, "UPDATE export_logs SET expires_at = '2026-09-08 01:00:00.12345Z' "
+                 "WHERE id = 2")
+
+    [batch] = list(repo.batches(CUTOFF, 100))
+
+    first, second = batch.payload.splitlines()
+    assert b'"expires_at":"2026-09-08T00:00:00.5+00:00"' in first
+    assert b'"expires_at":"2026-09-08T01:00:00.12345+00:00"' in second
+    assert repo.delete_batch(batch, CUTOFF, record(batch)) is True

@@ -162,7 +162,7 @@ class BatchReader:
         from opsctl.adapters.db import sqlite_lines  # it encodes with this module's rows
 
         if self._lines is None:
-            self._lines = sqlite_lines.SqliteLines(self._full_table(conn))
+            self._lines = sqlite_lines.SqliteLines.of(conn, self._full_table(conn))
         c = self._lines.full.c
         condition = older_than(c.created_at, cutoff, sqlite=True) & (c.id <= upper)
         if after_id is not None:

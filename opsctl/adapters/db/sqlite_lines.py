@@ -31,8 +31,10 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     type_coerce,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import Boolean, String
 
 from opsctl.adapters.db.instants import older_than
@@ -42,15 +44,39 @@ from opsctl.errors import OpsctlError
 
 # Rows per statement when reading rows back by id (SQLite's variable limit).
 _IDS_PER_STATEMENT = 500
-_DIGITS = "[0-9]"
-_STORED_INSTANT = (f"{_DIGITS * 4}-{_DIGITS * 2}-{_DIGITS * 2} "
-                   f"{_DIGITS * 2}:{_DIGITS * 2}:{_DIGITS * 2}.{_DIGITS * 6}")
+_MICROSECONDS = "'." + "[0-9]" * 6 + "'"
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's column affinity for a declared type (its rules, in its order)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "integer"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if not upper or "BLOB" in upper:
+        return "blob"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    return "numeric"
+
+
+def _stored_instant(name: str) -> str:
+    """True for ``YYYY-MM-DD HH:MM:SS.ffffff`` of a real date and time, as opsctl stores
+    them (``date``/``time`` give NULL or another day for anything else, a number too)."""
+    return (f"length({name}) = 26 AND date({name}) = substr({name}, 1, 10) AND "
+            f"time({name}) = substr({name}, 12, 8) AND substr({name}, 20) GLOB {_MICROSECONDS}")
 
 
 class SqliteLines:
-    """The line of each row of ``full`` (the table with every column) as SQL."""
+    """The line of each row of ``full`` (the table with every column) as SQL.
 
-    def __init__(self, full: Table) -> None:
+    Two versions: ``fast_line`` leaves out the checks that cannot fail on a column's
+    affinity (a TEXT column holds no REAL) and lets a BLOB fail the statement (callers
+    then take the row-by-row path); ``line`` checks everything, for that path.
+    """
+
+    def __init__(self, full: Table, affinities: dict[str, str]) -> None:
         from sqlalchemy.dialects import sqlite
 
         dialect = sqlite.dialect()
@@ -58,34 +84,45 @@ class SqliteLines:
         self.full = full
         self.names = [column.name for column in full.columns]
         self.encodable = True
-        checks: list[str] = []
+        fast: list[str] = []
+        strict: list[str] = []
         pairs: list[str] = []
         # Plain SQL text: constants inline, not a few dozen bound parameters per statement.
         for column in full.columns:
             name = quote(column.name)
             if isinstance(column.type, UtcDateTime):
-                checks.append(
-                    f"({name} IS NULL OR (typeof({name}) = 'text' AND {name} GLOB "
-                    f"'{_STORED_INSTANT}' AND date({name}) = substr({name}, 1, 10) AND "
-                    f"time({name}) = substr({name}, 12, 8)))")
-                value = _json_instant(name)
+                fast.append(f"({name} IS NULL OR ({_stored_instant(name)}))")
+                strict.append(f"({name} IS NULL OR (typeof({name}) = 'text' AND "
+                              f"{_stored_instant(name)}))")
+                # The stored instant with a T, no trailing zeros in the fraction, a zone.
+                value = f"rtrim(rtrim(replace({name}, ' ', 'T'), '0'), '.') || '+00:00'"
             elif column.type.dialect_impl(dialect).result_processor(dialect, None) is None:
+                if affinities.get(column.name, "blob") != "text":
+                    fast.append(f"typeof({name}) <> 'real'")
                 # Two comparisons: measured twice as fast as ``NOT IN ('real', 'blob')``.
-                checks.append(f"typeof({name}) <> 'real' AND typeof({name}) <> 'blob'")
+                strict.append(f"typeof({name}) <> 'real' AND typeof({name}) <> 'blob'")
                 value = name
             else:
                 self.encodable = False
                 value = name
             pairs.append("'" + column.name.replace("'", "''") + "', " + value)
         json = "json_object(" + ", ".join(pairs) + ")"
-        exact = " AND ".join(checks)
+        exact = " AND ".join(strict)
         # True when SQLite's line for the row is the one Python would write.
         self.exact = literal_column(exact, Boolean)
         self.json = literal_column(json, String)
-        # Empty where Python must write the line (never a real line: those are objects).
-        # Every row through Python when a column's values are converted on the way out.
-        self.line = (literal_column(f"CASE WHEN {exact} THEN {json} ELSE '' END", String)
-                     if self.encodable else literal_column("''", String))
+        # NULL where Python must write the line; every row through Python when a column's
+        # values are converted on the way out.
+        self.line = _line(exact, json, self.encodable)
+        self.fast_line = _line(" AND ".join(fast) or "1", json, self.encodable)
+
+    @classmethod
+    def of(cls, conn: Connection, full: Table) -> SqliteLines:
+        """The lines of ``full``, with the affinities its columns were declared with."""
+        pragma = "pragma_table_xinfo(:table" + (", :schema)" if full.schema else ")")
+        declared = conn.execute(text(f"SELECT name, type FROM {pragma}"),
+                                {"table": full.name, "schema": full.schema})
+        return cls(full, {name: _affinity(kind or "") for name, kind in declared})
 
     def python_lines(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, datetime]]:
         """The lines (and ``created_at``) of these rows as Python encodes them."""
@@ -101,11 +138,15 @@ class SqliteLines:
         return found
 
 
-def _json_instant(name: str) -> str:
-    """``2026-09-01 08:00:00.500000`` as ``2026-09-01T08:00:00.5+00:00`` (NULL stays NULL)."""
-    fraction = f"substr({name}, 21, 6)"
-    return (f"substr({name}, 1, 10) || 'T' || substr({name}, 12, 8) || CASE {fraction} "
-            f"WHEN '000000' THEN '' ELSE '.' || rtrim({fraction}, '0') END || '+00:00'")
+def _line(exact: str, json: str, encodable: bool) -> Any:
+    if not encodable:
+        return literal_column("NULL", String)
+    return literal_column(f"CASE WHEN {exact} THEN {json} END", String)
+
+
+def _holds_a_blob(error: DBAPIError) -> bool:
+    """``json_object`` refused a BLOB: the row-by-row path encodes it in Python."""
+    return "BLOB" in str(error.orig)
 
 
 @dataclass(frozen=True)
@@ -128,21 +169,25 @@ def read_lines(conn: Connection, lines: SqliteLines, condition: Any, size: int) 
     batch through ``_read_rows``."""
     c = lines.full.c
     batch = (select(c.id.label("id"), type_coerce(c.created_at, String).label("at"),
-                    lines.line.label("line"))
+                    lines.fast_line.label("line"))
              .where(condition).order_by(c.id).limit(size).subquery())
     # The subquery's rows reach the aggregate in its id order.
-    # ``line`` named once: SQLite copies the subquery's expression to each use.
     query = select(func.count(), func.min(batch.c.id), func.max(batch.c.id),
-                   func.min(batch.c.at), func.max(batch.c.at),
+                   func.min(batch.c.at), func.max(batch.c.at), func.count(batch.c.line),
                    func.group_concat(batch.c.line, "\n"))
-    rows, first, last, oldest, newest, text = conn.execute(query).one()
+    try:
+        rows, first, last, oldest, newest, encoded, joined = conn.execute(query).one()
+    except DBAPIError as error:
+        if not _holds_a_blob(error):
+            raise
+        return _read_rows(conn, lines, condition, size)
     if not rows:
         return None
-    if not _all_encoded(text):
+    if encoded != rows:
         return _read_rows(conn, lines, condition, size)
+    payload = (joined + "\n").encode()
     # Stored instants sort as text in time order: only the two ends are parsed.
-    return Lines(int(first), int(last), int(rows), (text + "\n").encode(), _utc(oldest),
-                 _utc(newest))
+    return Lines(int(first), int(last), int(rows), payload, _utc(oldest), _utc(newest))
 
 
 def _read_rows(conn: Connection, lines: SqliteLines, condition: Any, size: int) -> Lines:
@@ -152,7 +197,7 @@ def _read_rows(conn: Connection, lines: SqliteLines, condition: Any, size: int) 
              .where(condition).order_by(c.id).limit(size))
     rows = conn.execute(query).all()
     ids = [int(row[0]) for row in rows]
-    texts: list[str | None] = [row[2] or None for row in rows]
+    texts: list[str | None] = [row[2] for row in rows]
     stamps = [_utc(row[1]) for row, text in zip(rows, texts, strict=True) if text is not None]
     missing = [row_id for row_id, text in zip(ids, texts, strict=True) if text is None]
     python = lines.python_lines(conn, missing)
@@ -173,14 +218,21 @@ def delete_range(conn: Connection, lines: SqliteLines, first_id: int, last_id: i
     c = lines.full.c
     in_range = and_(c.id >= first_id, c.id <= last_id,
                     older_than(c.created_at, cutoff, sqlite=True))
-    batch = (select(c.id.label("id"), lines.line.label("line")).where(in_range)
+    batch = (select(c.id.label("id"), lines.fast_line.label("line")).where(in_range)
              .order_by(c.id).subquery())
-    query = select(func.count(), func.group_concat(batch.c.line, "\n"))
-    rows, text = conn.execute(query).one()
-    if rows and _all_encoded(text):
+    query = select(func.count(), func.count(batch.c.line),
+                   func.group_concat(batch.c.line, "\n"))
+    try:
+        rows, encoded, joined = conn.execute(query).one()
+    except DBAPIError as error:
+        if not _holds_a_blob(error):
+            raise
+        rows, encoded = 0, -1
+    if rows and encoded == rows:
+        payload = (joined + "\n").encode()
         deleted = int(conn.execute(delete(lines.full).where(in_range)).rowcount or 0)
         if deleted == rows:
-            return deleted, (text + "\n").encode()
+            return deleted, payload
         raise OpsctlError(f"deleted {deleted} rows where {rows} were read; rolled back")
     texts = delete_lines(conn, lines, first_id, last_id, cutoff)
     return len(texts), payload_of(texts)
@@ -217,8 +269,3 @@ def _utc(stored: str) -> datetime:
 
 def _python_line(names: list[str], row: Any) -> str:
     return encode_row(names, tuple(row))[:-1].decode()  # without its newline
-
-
-def _all_encoded(text: str) -> bool:
-    """Whether every line of a ``group_concat`` is SQLite's (none is empty)."""
-    return bool(text) and not (text[0] == "\n" or text[-1] == "\n" or "\n\n" in text)

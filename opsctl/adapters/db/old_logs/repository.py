@@ -252,7 +252,7 @@ class OldLogsRepository:
 
     def _sqlite_lines(self, conn: Connection) -> SqliteLines:
         if self._lines is None:
-            self._lines = SqliteLines(self._full_table(conn))
+            self._lines = SqliteLines.of(conn, self._full_table(conn))
         return self._lines
 
     def _full_table(self, conn: Connection) -> Table:
