@@ -63,9 +63,9 @@ class HeldPartition(Protocol):
         """Its rows in id order, ``size`` per batch; close the generator when done."""
 
     def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
-        """Catalogue ``records`` and drop the table in one transaction; the rows it held.
-        When ``archived``, raises (dropping nothing) unless the records hold exactly its
-        rows."""
+        """Catalogue ``records`` and drop the table in one transaction; the rows it held
+        (as counted when planned, unless ``archived``). When ``archived``, raises
+        (dropping nothing) unless the records hold exactly its rows."""
 
 
 class LogPartitions(Protocol):
