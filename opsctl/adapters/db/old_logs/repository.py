@@ -52,6 +52,10 @@ class OldLogsRepository:
         self._full: Table | None = None
         self._lines: SqliteLines | None = None
         self._delete_archived: str | None = None
+        # SQLite: the eligible rows and the highest eligible id found by the poison survey
+        # (with its cutoff), each used once by the count and the bound that follow it.
+        self._known_eligible: tuple[datetime, int] | None = None
+        self._known_upper: tuple[datetime, int | None] | None = None
 
     def close(self) -> None:
         self._run.close()
@@ -90,7 +94,9 @@ class OldLogsRepository:
         if not self.db.is_sqlite:
             return []  # timestamptz: every value is an instant
         with self._run.transaction() as conn:
-            return self._poison(conn, cutoff)
+            eligible, upper, poisoned = sqlite.survey(conn, self.table, cutoff)
+            self._known_eligible, self._known_upper = (cutoff, eligible), (cutoff, upper)
+            return self._poison(conn, cutoff) if poisoned else []
 
     def _poison(self, conn: Connection, cutoff: datetime | None) -> list[PoisonRow]:
         """Rows whose ``created_at`` is no timestamp; with a cutoff, only those that sort
@@ -122,6 +128,9 @@ class OldLogsRepository:
             return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
 
     def count_eligible(self, cutoff: datetime) -> int:
+        known, self._known_eligible = self._known_eligible, None
+        if known is not None and known[0] == cutoff:
+            return known[1]
         query = select(func.count()).select_from(self.table).where(
             older_than(self.table.c.created_at, cutoff, sqlite=self.db.is_sqlite))
         with self._run.transaction() as conn:
@@ -132,6 +141,9 @@ class OldLogsRepository:
         row is. Batches never look past it, so the last, short batch stops there instead
         of reading every newer row to the end of the table. A row made eligible later in
         the run (a backdated insert above the bound) waits for the next run."""
+        known, self._known_upper = self._known_upper, None
+        if known is not None and known[0] == cutoff:
+            return known[1]
         with self._run.transaction() as conn:
             upper = conn.execute(self._statements.upper, {"cutoff": cutoff}).scalar()
         return None if upper is None else int(upper)
