@@ -19,10 +19,11 @@ encoded here. Every path gives the same bytes for the same row:
 
 Each batch is one statement, hence one snapshot, so its bounds, row count and version
 describe exactly the lines written. The version is what the delete compares to be sure it
-removes those rows in those versions: on PostgreSQL a digest of every row's physical
-version (``tableoid``, ``ctid``, ``xmin``: any UPDATE makes a new one), which costs nothing
-to recompute in the ``DELETE ... RETURNING``; on SQLite, whose rows have no version, the
-sha256 of the lines themselves, which the delete re-encodes from the rows it removes.
+removes those rows in those versions: on PostgreSQL the sum of a 64-bit hash of every
+row's id and physical version (``tableoid``, ``ctid``, ``xmin``: any UPDATE makes a new
+one), which costs little to recompute in the ``DELETE ... RETURNING``; on SQLite, whose
+rows have no version, the sha256 of the lines themselves, which the delete re-encodes
+from the rows it removes.
 """
 
 from __future__ import annotations
@@ -77,8 +78,13 @@ def lines_version(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-# PostgreSQL: one row version as text; the read and the delete build it the same way.
-ROW_VERSION = "{alias}.tableoid::text || ':' || {alias}.ctid::text || ':' || {alias}.xmin::text"
+# PostgreSQL: a 64-bit hash of one row's id and physical version; the read and the delete
+# build it the same way and compare the count and the sum of these hashes. An ordered
+# ``md5(string_agg(...))`` said the same but sorted and concatenated every version, which
+# made each archived delete half again as slow; a changed row moves the sum unless two
+# 64-bit hashes collide.
+ROW_VERSION = ("hashtextextended({alias}.{{id}}::text || ':' || {alias}.tableoid::text || ':' "
+               "|| {alias}.ctid::text || ':' || {alias}.xmin::text, 0)")
 
 
 class BatchReader:
@@ -134,7 +140,7 @@ class BatchReader:
         query = sql.SQL(
             "SELECT count(*), min(s.id), max(s.id), min(s.created_at), max(s.created_at), "
             "string_agg(row_to_json(s.r)::text, E'\\n' ORDER BY s.id), "
-            "md5(string_agg(s.v, ',' ORDER BY s.id)) "
+            "sum(s.v)::text "
             "FROM (SELECT x AS r, x.{id} AS id, x.{created_at} AS created_at, "
             + ROW_VERSION.format(alias="x") + " AS v "
             "FROM {table} AS x WHERE x.{id} > %s AND x.{id} <= %s AND x.{created_at} < %s "
