@@ -63,9 +63,10 @@ def _affinity(declared: str) -> str:
 
 def _stored_instant(name: str) -> str:
     """True for ``YYYY-MM-DD HH:MM:SS.ffffff`` of a real date and time, as opsctl stores
-    them (``date``/``time`` give NULL or another day for anything else, a number too)."""
-    return (f"length({name}) = 26 AND date({name}) = substr({name}, 1, 10) AND "
-            f"time({name}) = substr({name}, 12, 8) AND substr({name}, 20) GLOB {_MICROSECONDS}")
+    them: ``datetime`` writes that layout back only for a valid date and time (NULL, or
+    another day, for anything else, a number too)."""
+    return (f"length({name}) = 26 AND datetime({name}) = substr({name}, 1, 19) AND "
+            f"substr({name}, 20) GLOB {_MICROSECONDS}")
 
 
 class SqliteLines:
