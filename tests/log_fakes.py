@@ -14,7 +14,14 @@ from opsctl.errors import ArchiveUnavailable
 from opsctl.events import Emitter
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.logs_cleanup import LogCleanupParams
-from opsctl.ports import ArchivedObject, CatalogRecord, LogBatch, PoisonRow, Settlement
+from opsctl.ports import (
+    ArchivedObject,
+    CatalogRecord,
+    LogBatch,
+    PoisonRow,
+    Settlement,
+    StagedObject,
+)
 from opsctl.runtime import Runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -95,6 +102,18 @@ class FakeArchive:
     calls: list[str] = field(default_factory=list)
     fail_write: str | None = None  # name whose write fails
     fail_verify: str | None = None
+    staged: int = 0  # objects staged, and of those discarded unpublished
+    discarded: int = 0
+
+    def stage(self, payload: bytes) -> StagedObject:
+        self.staged += 1
+        return StagedObject(payload, payload, "sha")
+
+    def discard(self, staged: StagedObject) -> None:
+        self.discarded += 1
+
+    def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
+        return self.write(name, staged.payload)
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
         self.calls.append(f"write {name}")

@@ -55,6 +55,7 @@ from opsctl.errors import ArchiveUnavailable
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
 from opsctl.jobs import deletion_guard, logs_partitions
+from opsctl.jobs.archive_staging import staged_ahead
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import (
@@ -66,6 +67,7 @@ from opsctl.ports import (
     OldLogs,
     Partition,
     PoisonRow,
+    StagedObject,
 )
 
 JOB = "logs.cleanup"
@@ -221,13 +223,15 @@ def _archive_and_delete(ctx: JobContext, logs: OldLogs, archive: LogArchive,
     after: int | None = None  # the last id settled: batches resume after it
     reads = 0
     while True:
-        with closing(logs.batches(cutoff, params.batch_size, after)) as batches:
-            for batch in batches:
+        with closing(logs.batches(cutoff, params.batch_size, after)) as batches, \
+                closing(staged_ahead(archive, batches)) as staged_batches:
+            for batch, staged in staged_batches:
                 if ctx.stop_requested:
+                    archive.discard(staged)
                     tally.interrupted = True
                     return
                 reads += 1
-                if _archive_batch(ctx, logs, archive, params, cutoff, batch, tally):
+                if _archive_batch(ctx, logs, archive, params, cutoff, batch, staged, tally):
                     advance(batch.rows)
                     after, reads = batch.last_id, 0
                     _pause(ctx, params)
@@ -255,12 +259,16 @@ def _name(batch: LogBatch, ctx: JobContext) -> str:
 
 def _archive_batch(ctx: JobContext, logs: OldLogs, archive: LogArchive,
                    params: LogCleanupParams, cutoff: datetime, batch: LogBatch,
-                   tally: _Tally) -> bool:
+                   staged: StagedObject, tally: _Tally) -> bool:
     """Write, verify, then delete-and-catalogue one batch; False when its rows changed
     (its object is removed again, nothing deleted)."""
     name = _name(batch, ctx)
-    archive.write_marker(_marker(name, batch, cutoff, ctx))
-    written = archive.write(name, batch.payload)
+    try:
+        archive.write_marker(_marker(name, batch, cutoff, ctx))
+    except BaseException:
+        archive.discard(staged)
+        raise
+    written = archive.publish(name, staged)
     archive.verify(written)
     ctx.emitter.emit(
         WRITTEN_EVENT, f"archived log rows {batch.first_id}-{batch.last_id}",

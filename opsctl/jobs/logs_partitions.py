@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from opsctl.domain.archive_names import object_name
+from opsctl.jobs.archive_staging import staged_ahead
 from opsctl.jobs.context import JobContext
 from opsctl.ports import (
     ArchivedObject,
@@ -31,6 +32,7 @@ from opsctl.ports import (
     LogBatch,
     LogPartitions,
     Partition,
+    StagedObject,
 )
 
 DROPPED_EVENT = "export_log_partition_dropped"
@@ -130,12 +132,15 @@ def take(ctx: JobContext, port: LogPartitions, partitions: Sequence[Partition],
         with port.hold(detached) as held:
             records: list[CatalogRecord] = []
             if archive is not None:
-                with closing(held.batches(size)) as batches:
-                    for batch in batches:
+                with closing(held.batches(size)) as batches, \
+                        closing(staged_ahead(archive, batches)) as staged_batches:
+                    for batch, staged in staged_batches:
                         if ctx.stop_requested:  # left detached: the next run finishes it
+                            archive.discard(staged)
                             tally.interrupted = True
                             return tally
-                        records.append(_write(ctx, archive, batch, run_id, record_of))
+                        records.append(_write(ctx, archive, batch, staged, run_id,
+                                              record_of))
                         advance(batch.rows)
             rows = held.drop(records, archived=archive is not None)
         if archive is None:
@@ -163,9 +168,9 @@ def report_not_owned(ctx: JobContext, names: Sequence[str]) -> None:
             level="warning", partition=name, reason="not the owner")
 
 
-def _write(ctx: JobContext, archive: LogArchive, batch: LogBatch, run_id: str,
-           record_of: RecordOf) -> CatalogRecord:
-    written = archive.write(object_name(batch.first_id, batch.last_id, run_id), batch.payload)
+def _write(ctx: JobContext, archive: LogArchive, batch: LogBatch, staged: StagedObject,
+           run_id: str, record_of: RecordOf) -> CatalogRecord:
+    written = archive.publish(object_name(batch.first_id, batch.last_id, run_id), staged)
     archive.verify(written)
     ctx.emitter.emit(
         WRITTEN_EVENT, f"archived log rows {batch.first_id}-{batch.last_id}",

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         OldLogs,
         PoisonRow,
         Settlement,
+        StagedObject,
     )
     from opsctl.ports.metrics import (
         FormatAggregate,
@@ -147,6 +148,7 @@ __all__ = [
     "RunStart",
     "ScheduleHistory",
     "Settlement",
+    "StagedObject",
     "StatusSource",
     "StorageListing",
     "StoredFile",

@@ -119,6 +119,18 @@ class ArchivedObject:
     sha256: str  # of the stored (compressed) bytes
 
 
+@dataclass(frozen=True)
+class StagedObject:
+    """An object compressed (and, on disk, written and flushed under a temporary name)
+    but not yet created under its name: staging the next batch's object while the
+    current batch is deleted overlaps the two. Only ``publish`` makes it an object."""
+
+    payload: bytes  # the lines, to compare with an object already there
+    data: bytes  # the gzip bytes
+    sha256: str  # of ``data``
+    path: str | None = None  # the temporary file holding ``data``, where there is one
+
+
 class LogArchive(Protocol):
     """Where archive objects go: gzip-compressed, created exclusively, read back to verify.
 
@@ -129,7 +141,18 @@ class LogArchive(Protocol):
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
         """Compress ``payload`` and create ``name``; never replaces an object. An existing
-        object with the same bytes is fine; a different one raises ``ArchiveUnavailable``."""
+        object with the same content is fine; a different one raises
+        ``ArchiveUnavailable``. The same as ``publish(name, stage(payload))``."""
+
+    def stage(self, payload: bytes) -> StagedObject:
+        """Prepare ``payload``'s object without creating it (safe on a worker thread, one
+        stage at a time, at most two staged objects unpublished)."""
+
+    def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
+        """Create ``name`` from a staged object, exactly as ``write`` would."""
+
+    def discard(self, staged: StagedObject) -> None:
+        """Forget a staged object that will not be published."""
 
     def verify(self, written: ArchivedObject) -> None:
         """Read the object back; raise ``ArchiveUnavailable`` unless size and sha256 match."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,42 @@ def test_an_object_zlib_wrote_is_the_same_object_when_rewritten_with_isal(
     assert sorted(p.name for p in tmp_path.iterdir()) == [NAME]
     with pytest.raises(ArchiveUnavailable, match="already exists with other content"):
         archive.write(NAME, PAYLOAD + b'{"id":3}\n')
+
+
+def test_the_next_object_is_staged_while_the_one_before_is_published(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "a")
+    first = archive.stage(b'{"id":1}\n')
+    second = archive.stage(b'{"id":2}\n')  # staged before the first is published
+
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        ".opsctl-writing-2.tmp", ".opsctl-writing.tmp"]  # staged: no object yet
+    written = archive.publish("one.jsonl.gz", first)
+    archive.verify(written)
+    archive.write_marker(b"{}")  # the marker never uses a staging name
+    assert gzip.decompress((tmp_path / "a" / "one.jsonl.gz").read_bytes()) == b'{"id":1}\n'
+    assert archive.publish("two.jsonl.gz", second).bytes == len(second.data)
+    third = archive.stage(b'{"id":3}\n')
+    archive.discard(third)
+
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        ".inflight.json", "one.jsonl.gz", "two.jsonl.gz"]
+    with pytest.raises(ArchiveUnavailable, match="other content"):
+        archive.publish("one.jsonl.gz", archive.stage(b'{"id":9}\n'))
+    assert not list((tmp_path / "a").glob("*.tmp"))
+
+
+def test_a_temporary_name_left_on_an_object_never_lets_staging_rewrite_it(
+    tmp_path: Path,
+) -> None:
+    archive = LocalArchive(tmp_path / "a")
+    written = archive.write("one.jsonl.gz", b'{"id":1}\n')
+    # A run killed between link() and unlink(): both temporary names on the object.
+    for name in (".opsctl-writing.tmp", ".opsctl-writing-2.tmp"):
+        os.link(tmp_path / "a" / "one.jsonl.gz", tmp_path / "a" / name)
+
+    later = LocalArchive(tmp_path / "a")
+    for i in range(2, 5):
+        later.publish(f"{i}.jsonl.gz", later.stage(b'{"id":%d}\n' % i))
+
+    archive.verify(written)
+    assert gzip.decompress((tmp_path / "a" / "one.jsonl.gz").read_bytes()) == b'{"id":1}\n'

@@ -44,8 +44,9 @@ def test_each_batch_is_written_and_verified_before_its_delete() -> None:
         "write marker", f"write {third}", f"verify {third}",
         "remove marker",
     ]
-    assert logs.calls == ["count", "read 1-2", "delete 1-2", "read 3-5", "delete 3-5",
-                          "read 8-8", "delete 8-8"]
+    # the next batch is read, and its object staged, while the current one is deleted
+    assert logs.calls == ["count", "read 1-2", "read 3-5", "delete 1-2", "read 8-8",
+                          "delete 3-5", "delete 8-8"]
     assert sorted(logs.rows) == [9, 10]
     assert (result.state, result.exit_code) == ("completed", ExitCode.OK)
     f = result.fields
@@ -134,8 +135,11 @@ def test_a_batch_that_changed_is_read_again_and_archived_in_its_new_version() ->
 
     result = logs_cleanup.run(ctx, LogCleanupPorts(logs, archive), params())
 
-    assert logs.calls == ["count", "read 1-2", "delete 1-2", "read 3-4", "delete 3-4",
-                          "read 3-4", "delete 3-4", "read 5-5", "delete 5-5"]
+    # Each next batch is read (and its object staged) before the current one's delete;
+    # the one staged behind the changed batch is discarded and read again.
+    assert logs.calls == ["count", "read 1-2", "read 3-4", "delete 1-2", "read 5-5",
+                          "delete 3-4", "read 3-4", "read 5-5", "delete 3-4", "delete 5-5"]
+    assert (archive.staged, archive.discarded) == (5, 1)
     assert logs.rows == {}
     assert objects_rows(archive) == {name(1, 2): [1, 2], name(3, 4): [3, 4], name(5, 5): [5]}
     assert archive.calls.count(f"remove {name(3, 4)}") == 1

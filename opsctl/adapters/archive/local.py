@@ -8,11 +8,12 @@ content is accepted (the same rows written again, perhaps by another compressor:
 content is compared decompressed); different content is an error before any row is
 deleted. On a file system without hard links the object is created with ``O_EXCL``
 instead (still exclusive, but a crash mid-write can leave a short file, which verification
-and ``logs verify`` then report). There is one temporary name per directory, because only
-the lock holder writes here and a killed run must not leave a trail of partial files.
+and ``logs verify`` then report). There are two temporary names per directory (the next
+object is staged while the one before is published), because only the lock holder writes
+here and a killed run must not leave a trail of partial files.
 
-Archive objects are fsynced, file and directory, before ``write`` returns, because their
-rows are deleted next and a power cut must not take the only copy. The in-flight marker is
+Archive objects are fsynced, file and directory, before ``write`` (or ``publish``)
+returns, because their rows are deleted next and a power cut must not take the only copy. The in-flight marker is
 plain JSON, replaced in place, and not fsynced: losing it to a power cut can at worst leave
 one uncatalogued object behind, never lose a row.
 """
@@ -34,9 +35,12 @@ from opsctl.adapters.archive.objects import (
 )
 from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
-from opsctl.ports import ArchivedObject
+from opsctl.ports import ArchivedObject, StagedObject
 
-_TEMPORARY = ".opsctl-writing.tmp"
+# Two names, so one object is staged while the one before is published; the marker has
+# its own. A killed run leaves at most these behind, each rewritten by the next run.
+_TEMPORARIES = (".opsctl-writing.tmp", ".opsctl-writing-2.tmp")
+_MARKER_TEMPORARY = ".opsctl-marker.tmp"
 _READ_CHUNK = 1 << 20
 # link() refused because the file system has no hard links (FAT, some FUSE and SMB mounts).
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.ENOSYS}
@@ -51,42 +55,75 @@ class LocalArchive:
         self.gzip_level = gzip_level
         self.marker = marker
         self.uri = directory.as_uri()
+        self._slot = 0
+        self._made = False  # the directory is known to exist
 
     def _path(self, name: str) -> Path:
-        if not name or "/" in name or name in (".", "..", _TEMPORARY):
+        if not name or "/" in name or name in (".", "..", _MARKER_TEMPORARY, *_TEMPORARIES):
             raise ValueError(f"invalid archive object name {name!r}")
         return self.directory / name
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
-        final = self._path(name)
+        return self.publish(name, self.stage(payload))
+
+    def stage(self, payload: bytes) -> StagedObject:
+        """Compress, write and fsync under the next of two temporary names: one object
+        can be staged while the one before is published."""
         data, digest = compress(payload, self.gzip_level)
-        size = len(data)
-        temporary = self.directory / _TEMPORARY
+        self._slot = (self._slot + 1) % len(_TEMPORARIES)
+        temporary = self.directory / _TEMPORARIES[self._slot]
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with temporary.open("wb") as handle:
+            if not self._made:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._made = True
+            # A run killed between linking an object and unlinking its temporary name
+            # leaves that name on the object's inode: writing through it would rewrite
+            # the object. So the name is removed first and the file created anew.
+            temporary.unlink(missing_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise ArchiveUnavailable(
+                f"cannot write archive data to {temporary}: {exc.strerror or exc}"
+            ) from exc
+        return StagedObject(payload, data, digest, str(temporary))
+
+    def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
+        final = self._path(name)
+        size, digest = len(staged.data), staged.sha256
+        temporary = Path(staged.path) if staged.path else None
+        try:
             try:
+                if temporary is None:
+                    raise OSError(errno.ENOSYS, "nothing staged on disk")
                 os.link(temporary, final)
             except FileExistsError:
-                size, digest = self._same_or_refuse(final, payload)
+                size, digest = self._same_or_refuse(final, staged.payload)
             except OSError as exc:
                 if exc.errno not in _NO_LINKS:
                     raise
-                size, digest = self._create_exclusively(final, data, digest, payload)
-            temporary.unlink()
+                size, digest = self._create_exclusively(final, staged.data, digest,
+                                                        staged.payload)
+            self.discard(staged)  # before the fsync, which makes both changes durable
             _fsync_directory(self.directory)
         except OSError as exc:
             raise ArchiveUnavailable(
                 f"cannot write archive object {final}: {exc.strerror or exc}"
             ) from exc
         finally:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
+            self.discard(staged)
         # An object already there is described as stored: verify reads back those bytes.
         return ArchivedObject(name, final.as_uri(), size, digest)
+
+    def discard(self, staged: StagedObject) -> None:
+        if staged.path:
+            with contextlib.suppress(OSError):
+                Path(staged.path).unlink(missing_ok=True)
 
     def _create_exclusively(self, final: Path, data: bytes, digest: str,
                             payload: bytes) -> tuple[int, str]:
@@ -151,7 +188,7 @@ class LocalArchive:
 
     def write_marker(self, content: bytes) -> None:
         final = self._path(self.marker)
-        temporary = self.directory / _TEMPORARY
+        temporary = self.directory / _MARKER_TEMPORARY
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             temporary.write_bytes(content)

@@ -36,7 +36,7 @@ from opsctl.adapters.archive.objects import (
 from opsctl.adapters.s3_client import s3_errors
 from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
-from opsctl.ports import ArchivedObject
+from opsctl.ports import ArchivedObject, StagedObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -81,9 +81,19 @@ class S3Archive:
         return f"s3://{self.bucket}/{self._key(name)}"
 
     def write(self, name: str, payload: bytes) -> ArchivedObject:
+        return self.publish(name, self.stage(payload))
+
+    def stage(self, payload: bytes) -> StagedObject:
+        data, digest = compress(payload, self.gzip_level)
+        return StagedObject(payload, data, digest)
+
+    def discard(self, staged: StagedObject) -> None:
+        """Nothing to do: a staged object is only bytes in memory."""
+
+    def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
         from botocore.exceptions import ClientError
 
-        data, digest = compress(payload, self.gzip_level)
+        payload, data, digest = staged.payload, staged.data, staged.sha256
         size = len(data)
         where = self._where(name)
         with s3_errors(ArchiveUnavailable, f"S3 archive: cannot write {where}"):
