@@ -190,7 +190,9 @@ class LocalArchive:
         final = self._path(self.marker)
         temporary = self.directory / _MARKER_TEMPORARY
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self._made:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._made = True
             temporary.write_bytes(content)
             os.replace(temporary, final)
         except OSError as exc:
