@@ -16,7 +16,8 @@ K runs are compared, so a machine that gets busier halfway slows both sides alik
     same peer at ``gzip -1`` (b'), target: ratio <= 0.8.
 (c) each delete-only batch timed in-process: slowest <= 3x the median batch.
 
-At scale (opt-in, generating takes minutes): ``--rows 10000000 --runs 1``.
+At scale (opt-in, generating takes minutes), a tenth of the rows eligible:
+``--rows 10000000 --runs 1 --retention-days 54``.
 
 The peer of (b) gzips at gzip's default level 6; opsctl's default level is 1, so the same
 peer at ``gzip -1`` is also shown. Note that the peer's output is not valid JSON lines
@@ -53,7 +54,12 @@ from harness import (
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "opsctl_bench_logs"
-CUTOFF = "now() - interval '30 days'"
+# The retention (--retention-days): 30 leaves half the rows eligible, 54 a tenth.
+RETENTION = {"days": 30}
+
+
+def cutoff() -> str:
+    return f"now() - interval '{RETENTION['days']} days'"
 
 def template_sql(rows: int) -> str:
     return ("DROP TABLE IF EXISTS export_logs_template;\n"
@@ -82,7 +88,7 @@ def rebuild(url: str) -> None:
 
 
 def old_rows(url: str) -> int:
-    return int(psql(url, f"SELECT count(*) FROM export_logs WHERE created_at < {CUTOFF}"))
+    return int(psql(url, f"SELECT count(*) FROM export_logs WHERE created_at < {cutoff()}"))
 
 
 def checked(url: str, measurement: Measurement) -> Measurement:
@@ -99,12 +105,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs each; median shown")
     parser.add_argument("--batch-sizes", default="5000",
                         help="comma-separated --batch-size values to measure")
+    parser.add_argument("--retention-days", type=int, default=30,
+                        help="30: half the rows eligible; 54: a tenth (the scale figure)")
     args = parser.parse_args()
+    RETENTION["days"] = args.retention_days
     url = server_url(DATABASE)
     print(f"preparing {args.rows:,} rows in {DATABASE} ...", flush=True)
     prepare(url, args.rows)
     rebuild(url)
-    print(f"{old_rows(url):,} rows older than 30 days", flush=True)
+    print(f"{old_rows(url):,} rows older than {RETENTION['days']} days", flush=True)
     work = Path(tempfile.mkdtemp(prefix="opsctl-bench-logs-"))
     env = {"OPSCTL_DATABASE__URL": url, "HOME": str(work), "XDG_CONFIG_HOME": str(work),
            "XDG_STATE_HOME": str(work), "PYTHONPATH": str(REPO)}
@@ -126,16 +135,16 @@ def main() -> None:
         middle = ordered[len(ordered) // 2]
         return Measurement(middle.label, middle.seconds, max(m.peak_rss_mb for m in results), 0)
 
-    delete = psql_argv(url, f"DELETE FROM export_logs WHERE created_at < {CUTOFF}")
+    delete = psql_argv(url, f"DELETE FROM export_logs WHERE created_at < {cutoff()}")
     copy = psql_argv(url, f"\\copy (SELECT row_to_json(t) FROM export_logs t "
-                          f"WHERE created_at < {CUTOFF}) TO STDOUT")
+                          f"WHERE created_at < {cutoff()}) TO STDOUT")
     out = shlex.quote(str(work / "peer.jsonl.gz"))
     # A shell pipeline is the peer being measured: psql piped into gzip, then the DELETE.
     pipelines = {level: f"{shlex.join(copy)} | gzip {level} > {out} && {shlex.join(delete)}"
                  for level in ("-6", "-1")}
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     for size in sizes:
-        batch = ["--batch-size", str(size)]
+        batch = ["--batch-size", str(size), "--retention-days", str(RETENTION["days"])]
         runs: dict[str, list[Measurement]] = {}
         # Peer and opsctl alternate, run after run, so a busy machine slows both alike.
         for _ in range(args.runs):
@@ -178,7 +187,8 @@ def batch_times(url: str, fresh: object, size: int) -> None:
     repository = OldLogsRepository(db, SourceSettings())
     times: list[float] = []
     try:
-        batches = repository.delete_batches(datetime.now(UTC) - timedelta(days=30), size)
+        batches = repository.delete_batches(datetime.now(UTC) - timedelta(days=RETENTION["days"]),
+                                             size)
         started = time.perf_counter()
         for _ in batches:
             now = time.perf_counter()
