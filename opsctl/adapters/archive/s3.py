@@ -165,15 +165,9 @@ class S3Archive:
     def _same_or_absent(self, name: str, payload: bytes) -> tuple[int, str] | None:
         """The stored size and sha256 when ``name`` holds ``payload``, None when absent;
         refuses anything else."""
-        from botocore.exceptions import ClientError
-
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
-        except ClientError as exc:
-            if _code(exc) in _ABSENT:
-                return None
-            raise
-        stored: bytes = response["Body"].read()
+        stored = self._fetch(name)
+        if stored is None:
+            return None
         if not holds(stored, payload):
             raise other_content(self._where(name), stored)
         return len(stored), hashlib.sha256(stored).hexdigest()
@@ -193,16 +187,21 @@ class S3Archive:
             raise failure
 
     def _get(self, name: str) -> bytes | None:
+        with s3_errors(ArchiveUnavailable, f"S3 archive {self._where(name)}"):
+            return self._fetch(name)
+
+    def _fetch(self, name: str) -> bytes | None:
+        """The stored bytes of ``name``, None when absent; other errors as boto raises."""
         from botocore.exceptions import ClientError
 
-        with s3_errors(ArchiveUnavailable, f"S3 archive {self._where(name)}"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
-            except ClientError as exc:
-                if _code(exc) in _ABSENT:
-                    return None
-                raise
-            return response["Body"].read()
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as exc:
+            if _code(exc) in _ABSENT:
+                return None
+            raise
+        stored: bytes = response["Body"].read()
+        return stored
 
     def read(self, name: str) -> tuple[bytes, ArchivedObject] | None:
         data = self._get(name)
