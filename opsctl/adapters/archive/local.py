@@ -24,6 +24,8 @@ import contextlib
 import errno
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from opsctl.adapters.archive.objects import (
@@ -72,7 +74,7 @@ class LocalArchive:
         data, digest = compress(payload, self.gzip_level)
         self._slot = (self._slot + 1) % len(_TEMPORARIES)
         temporary = self.directory / _TEMPORARIES[self._slot]
-        try:
+        with _or_unavailable(temporary, f"archive data to {temporary}"):
             if not self._made:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._made = True
@@ -85,12 +87,6 @@ class LocalArchive:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            raise ArchiveUnavailable(
-                f"cannot write archive data to {temporary}: {exc.strerror or exc}"
-            ) from exc
         return StagedObject(payload, data, digest, str(temporary))
 
     def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
@@ -189,18 +185,12 @@ class LocalArchive:
     def write_marker(self, content: bytes) -> None:
         final = self._path(self.marker)
         temporary = self.directory / _MARKER_TEMPORARY
-        try:
+        with _or_unavailable(temporary, f"the in-flight marker {final}"):
             if not self._made:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._made = True
             temporary.write_bytes(content)
             os.replace(temporary, final)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            raise ArchiveUnavailable(
-                f"cannot write the in-flight marker {final}: {exc.strerror or exc}"
-            ) from exc
 
     def read_marker(self) -> bytes | None:
         content = self._stored(self._path(self.marker))
@@ -232,3 +222,14 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _or_unavailable(temporary: Path, what: str) -> Iterator[None]:
+    """A write through ``temporary`` that fails removes it and stops the run (exit 3)."""
+    try:
+        yield
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise ArchiveUnavailable(f"cannot write {what}: {exc.strerror or exc}") from exc
