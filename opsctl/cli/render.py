@@ -15,7 +15,7 @@ its own above any table, never a table title squeezed to the table's width.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +173,20 @@ def key_values(out: Console, result: JobResult) -> None:
         shown = state_text(str(value)) if key == "state" else Text(plain(value))
         table.add_row(Text(key), shown)
     out.print(table)
+
+
+def field_table(rows: Iterable[tuple[str, Any]], *, align: str = "right") -> Any:
+    """A summary's figures as two columns, a bold label and its value, the way each
+    command's own view shows them. A value that is a ``str`` is rich markup (escape
+    anything dynamic in it); pass ``Text`` for literal text."""
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", justify=align)  # type: ignore[arg-type]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
 
 
 def plain(value: Any) -> str:

@@ -400,3 +400,11 @@ def test_a_login_that_does_not_own_the_partitions_deletes_their_rows_in_batches(
     assert result.of_type("export_log_partition_dropped") == []
     assert result.one("export_log_cleanup_complete")["deleted_count"] == OLD_ROWS
     assert tables_left(table) == ["p_default", "p_mid", "p_now", "p_old"]
+
+
+def test_the_text_view_names_the_partitions_a_dry_run_would_drop(cli: Cli) -> None:
+    result = cli("logs", "cleanup", "--dry-run", output="text")
+
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "partitions" in line)
+    assert "would be dropped" in line and "public.p_old, public.p_mid" in line

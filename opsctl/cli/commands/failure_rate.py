@@ -140,22 +140,19 @@ def _render(out: Console, result: JobResult) -> None:
     f = result.fields
     style = render.STATE_STYLES.get(result.state, "bold")
     render.headline(out, result)
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_row("failure rate", f"[{style}]{human_percent(f['failure_rate'])}[/]")
-    table.add_row("failed / finished",
-                  f"{human_count(f['failed'])} / {human_count(f['total'])}")
-    table.add_row("completed", human_count(f["completed"]))
-    table.add_row("alert above", human_percent(f["threshold"]))
-    table.add_row("warn above", human_percent(f["warning"]))
-    table.add_row("min samples", human_count(f["min_samples"]))
     start, end = _when(f["window_start"]), _when(f["window_end"])
     if start[:10] == end[:10]:
         end = end[11:]
-    table.add_row("window", f"last {f['window']}: {start} → {end} UTC")
-    table.add_row("alert", _alert_text(f))
-    out.print(table)
+    out.print(render.field_table([
+        ("failure rate", f"[{style}]{human_percent(f['failure_rate'])}[/]"),
+        ("failed / finished", f"{human_count(f['failed'])} / {human_count(f['total'])}"),
+        ("completed", human_count(f["completed"])),
+        ("alert above", human_percent(f["threshold"])),
+        ("warn above", human_percent(f["warning"])),
+        ("min samples", human_count(f["min_samples"])),
+        ("window", f"last {f['window']}: {start} → {end} UTC"),
+        ("alert", _alert_text(f)),
+    ], align="left"))
     if f["top_error_types"]:
         errors = Table(title="top error types", title_justify="left")
         errors.add_column("error type")

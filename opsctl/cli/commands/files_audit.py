@@ -108,18 +108,15 @@ def _render_audit(out: Console, result: JobResult) -> None:
 
     f = result.fields
     render.headline(out, result)
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
-    table.add_row("stored files", human_count(f["stored_files"]))
-    table.add_row("referenced files", human_count(f["referenced_files"]))
-    table.add_row("orphans", f"{human_count(f['orphan_count'])} "
-                  f"({human_bytes(f['orphan_bytes'])})")
-    table.add_row("missing", human_count(f["missing_count"]))
+    rows = [("stored files", human_count(f["stored_files"])),
+            ("referenced files", human_count(f["referenced_files"])),
+            ("orphans", f"{human_count(f['orphan_count'])} "
+                        f"({human_bytes(f['orphan_bytes'])})"),
+            ("missing", human_count(f["missing_count"]))]
     if "forced" in f:
         would = "would be " if f["dry_run"] else ""
-        table.add_row(f"orphans {would}deleted", human_count(f["deleted_orphans"]))
-    out.print(table)
+        rows.append((f"orphans {would}deleted", human_count(f["deleted_orphans"])))
+    out.print(render.field_table(rows))
     for kind in ("orphans", "missing"):
         examples = f["examples"][kind]
         if examples:

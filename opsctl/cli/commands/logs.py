@@ -184,25 +184,25 @@ def _render_stats(out: Console, result: JobResult) -> None:
 
 @render.register(logs_cleanup.SUMMARY_TYPE, notes=("export_log_archive_written",))
 def _render_cleanup(out: Console, result: JobResult) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     f = result.fields
     render.headline(out, result)
-    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
     would = "would be " if f["dry_run"] else ""
-    table.add_row("eligible", human_count(f["eligible_count"]))
-    table.add_row(f"{would}archived", human_count(f["archived_count"]))
-    table.add_row(f"{would}deleted", human_count(f["deleted_count"]))
-    table.add_row("left in place", human_count(f["skipped_count"]))
-    table.add_row(f"{would}written objects", human_count(f["archive_objects"]))
+    rows: list[tuple[str, object]] = [
+        ("eligible", human_count(f["eligible_count"])),
+        (f"{would}archived", human_count(f["archived_count"])),
+        (f"{would}deleted", human_count(f["deleted_count"])),
+        ("left in place", human_count(f["skipped_count"])),
+        (f"{would}written objects", human_count(f["archive_objects"])),
+    ]
     if f["recovered_count"]:
-        table.add_row("finished from a killed run", human_count(f["recovered_count"]))
-    table.add_row("archive", Text(str(f["archive_uri"] or "none")))
-    table.add_row("took", human_ms(f["duration_ms"]))
-    out.print(table)
+        rows.append(("finished from a killed run", human_count(f["recovered_count"])))
+    if f.get("partitions"):
+        rows.append((f"partitions {would}dropped", Text(", ".join(f["partitions"]))))
+    rows += [("archive", Text(str(f["archive_uri"] or "none"))),
+             ("took", human_ms(f["duration_ms"]))]
+    out.print(render.field_table(rows))
 
 
 # The way back (verify, restore) lives in its own module; it joins this group here.

@@ -158,41 +158,35 @@ def archive_objects(session: Session, location: ArchiveLocation) -> ArchiveObjec
 
 @render.register(logs_verify.SUMMARY_TYPE)
 def _render_verify(out: Console, result: JobResult) -> None:
-    from rich.table import Table
 
     f = result.fields
     render.headline(out, result)
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
-    table.add_row("objects", human_count(f["objects"]))
-    table.add_row("rows", human_count(f["rows"]))
-    table.add_row("read", human_bytes(f["bytes"]))
-    table.add_row("ok", human_count(f["ok_objects"]))
-    table.add_row("bad", human_count(f["bad_objects"]))
-    table.add_row("missing", human_count(f["missing_objects"]))
-    table.add_row("unrecorded", human_count(f["unrecorded_objects"]))
-    table.add_row("took", human_ms(f["duration_ms"]))
-    out.print(table)
+    out.print(render.field_table([
+        ("objects", human_count(f["objects"])),
+        ("rows", human_count(f["rows"])),
+        ("read", human_bytes(f["bytes"])),
+        ("ok", human_count(f["ok_objects"])),
+        ("bad", human_count(f["bad_objects"])),
+        ("missing", human_count(f["missing_objects"])),
+        ("unrecorded", human_count(f["unrecorded_objects"])),
+        ("took", human_ms(f["duration_ms"])),
+    ]))
 
 
 @render.register(logs_restore.SUMMARY_TYPE)
 def _render_restore(out: Console, result: JobResult) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     f = result.fields
     render.headline(out, result)
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
     would = "would be " if f["dry_run"] else ""
-    table.add_row("objects read", human_count(f["objects"]))
-    table.add_row("objects skipped (no matching rows)", human_count(f["objects_skipped"]))
-    table.add_row("objects failed", human_count(f["objects_failed"]))
-    table.add_row("rows read", human_count(f["rows_read"]))
-    table.add_row(f"rows {would}restored", human_count(f["rows_restored"]))
-    table.add_row("rows already there", human_count(f["rows_present"]))
-    table.add_row("into", escape(f["into"]))
-    table.add_row("took", human_ms(f["duration_ms"]))
-    out.print(table)
+    out.print(render.field_table([
+        ("objects read", human_count(f["objects"])),
+        ("objects skipped (no matching rows)", human_count(f["objects_skipped"])),
+        ("objects failed", human_count(f["objects_failed"])),
+        ("rows read", human_count(f["rows_read"])),
+        (f"rows {would}restored", human_count(f["rows_restored"])),
+        ("rows already there", human_count(f["rows_present"])),
+        ("into", escape(f["into"])),
+        ("took", human_ms(f["duration_ms"])),
+    ]))
