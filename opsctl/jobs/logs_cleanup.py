@@ -17,15 +17,10 @@ The guarantees, and how they are kept:
 - **Objects are never overwritten.** Each name carries the ids and the run id, and objects
   are created exclusively: an existing object with other content stops the run (exit 3)
   before anything of that batch is deleted.
-- **No row lost, no duplicate after ``kill -9``.** Before each object is written, a marker
-  names it. A run that dies between writing an object and committing its delete leaves
-  that marker behind; the next run first settles that object under the same checks as a
-  batch: it deletes the object's rows only where they still equal the archived lines and
-  are older than this run's cutoff, and catalogues the object in that transaction. If any
-  of its rows changed (or became newer) since, the object is removed instead (its delete
-  never committed, so its rows are all still in the table) and they are archived again in
-  their current version. Recovered rows count in ``deleted_count`` and
-  ``recovered_count``, not in ``archived_count``.
+- **No row lost, no duplicate after ``kill -9``.** A marker names each object before it
+  is published, and the next run settles what a killed run left (``logs_recovery``).
+  Recovered rows count in ``deleted_count`` and ``recovered_count``, not in
+  ``archived_count``.
 - **Rows that cannot be compared are quarantined.** A ``created_at`` that is no timestamp
   (an integer or garbage on SQLite) is reported by id (``export_log_row_quarantined``),
   never deleted, and the run goes on and exits 1.
@@ -42,19 +37,16 @@ The guarantees, and how they are kept:
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from opsctl.domain.archive_names import object_name
-from opsctl.errors import ArchiveUnavailable
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs import deletion_guard, logs_partitions
+from opsctl.jobs import deletion_guard, logs_partitions, logs_recovery
 from opsctl.jobs.archive_staging import staged_ahead
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
@@ -73,9 +65,7 @@ from opsctl.ports import (
 JOB = "logs.cleanup"
 SUMMARY_TYPE = "export_log_cleanup_complete"
 WRITTEN_EVENT = "export_log_archive_written"
-RECOVERED_EVENT = "export_log_archive_recovered"
 SKIPPED_EVENT = "export_log_batch_skipped"
-DISCARDED_EVENT = "export_log_archive_discarded"
 POISON_EVENT = "export_log_row_quarantined"
 
 # Reads of one batch whose rows keep changing before it is left for the next run.
@@ -156,7 +146,10 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
     progress = ctx.progress("deleting old log rows", tally.eligible, "rows")
     try:
         if archive is not None:
-            _recover(ctx, ports.logs, archive, params, cutoff, tally)
+            recovered = logs_recovery.recover(ctx, ports.logs, archive, cutoff,
+                                              _catalog(ctx, params))
+            tally.deleted += recovered
+            tally.recovered += recovered
         if ports.partitions is not None and whole:
             _take_partitions(ctx, ports.partitions, whole, archive, settings, params,
                              tally, progress.advance)
@@ -264,7 +257,7 @@ def _archive_batch(ctx: JobContext, logs: OldLogs, archive: LogArchive,
     (its object is removed again, nothing deleted)."""
     name = _name(batch, ctx)
     try:
-        archive.write_marker(_marker(name, batch, cutoff, ctx))
+        archive.write_marker(logs_recovery.marker(name, batch, cutoff, ctx.runtime.run_id))
     except BaseException:
         archive.discard(staged)
         raise
@@ -296,86 +289,20 @@ def _record(ctx: JobContext, params: LogCleanupParams, stored: ArchivedObject, f
         max_created_at=newest, run_id=ctx.runtime.run_id, created_at=ctx.now())
 
 
+def _catalog(ctx: JobContext, params: LogCleanupParams) -> logs_recovery.Catalog:
+    def key_of(name: str) -> str:
+        return _key(params, name)
+
+    def record_of(stored: ArchivedObject, first: int, last: int, rows: int,
+                  oldest: datetime | None, newest: datetime | None) -> CatalogRecord:
+        return _record(ctx, params, stored, first, last, rows, oldest, newest)
+
+    return logs_recovery.Catalog(params.catalog_uri, params.id_column,
+                                 params.created_at_column, key_of, record_of)
+
+
 def _key(params: LogCleanupParams, name: str) -> str:
     return f"{params.catalog_prefix}/{name}" if params.catalog_prefix else name
-
-
-def _marker(name: str, batch: LogBatch, cutoff: datetime, ctx: JobContext) -> bytes:
-    return json.dumps({
-        "object": name, "first_id": batch.first_id, "last_id": batch.last_id,
-        "rows": batch.rows, "cutoff": rfc3339(cutoff), "run_id": ctx.runtime.run_id,
-    }).encode()
-
-
-def _recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, params: LogCleanupParams,
-             cutoff: datetime, tally: _Tally) -> None:
-    """Settle the object a killed run left between its archive and its delete."""
-    raw = archive.read_marker()
-    if raw is None:
-        return
-    where = f"the in-flight marker under {archive.uri}"
-    try:
-        marker = json.loads(raw)
-        name, first, last, rows = (str(marker["object"]), int(marker["first_id"]),
-                                   int(marker["last_id"]), int(marker["rows"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArchiveUnavailable(f"{where} is not a marker opsctl wrote: {exc}") from exc
-    found = archive.read(name)
-    if found is None or logs.is_catalogued(params.catalog_uri, _key(params, name)):
-        archive.remove_marker()  # never written, or its delete committed: nothing to do
-        return
-    content, stored = found
-    archived = _archived_rows(content, params.id_column, stored.uri)
-    ids = sorted(archived)
-    if len(archived) != rows or ids[0] != first or ids[-1] != last:
-        raise ArchiveUnavailable(
-            f"{stored.uri} does not hold the {rows} rows {first}-{last} its marker names; "
-            "nothing deleted, inspect it"
-        )
-    stamps = _stamps(archived.values(), params.created_at_column)
-    record = _record(ctx, params, stored, first, last, rows, min(stamps, default=None),
-                     max(stamps, default=None))
-    settled = logs.settle_archived(archived, cutoff, record)
-    if settled.stale:
-        # Its delete never committed (it is not catalogued), so every row it holds that
-        # still exists is in the table: archived again below, in its current version.
-        archive.remove(name)
-        ctx.emitter.emit(
-            DISCARDED_EVENT,
-            f"an earlier run's object {stored.uri} was removed: {len(settled.stale)} of its "
-            "rows changed or became newer than the cutoff since it was written; its rows "
-            "stay in the table and are archived again in their current version",
-            level="warning", uri=stored.uri, rows=rows, first_id=first, last_id=last,
-            changed_ids=list(settled.stale)[:20],
-        )
-    else:
-        tally.deleted += settled.deleted
-        tally.recovered += settled.deleted
-        ctx.emitter.emit(
-            RECOVERED_EVENT,
-            f"finished the batch {first}-{last} an earlier run archived but did not delete",
-            uri=stored.uri, rows=rows, deleted_count=settled.deleted, first_id=first,
-            last_id=last,
-        )
-    archive.remove_marker()
-
-
-def _archived_rows(content: bytes, id_column: str, uri: str) -> dict[int, dict[str, Any]]:
-    try:
-        rows = [json.loads(line) for line in content.splitlines() if line]
-        return {int(row[id_column]): row for row in rows}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArchiveUnavailable(
-            f"{uri}: cannot read the {id_column!r} of its rows ({exc}); nothing deleted"
-        ) from exc
-
-
-def _stamps(rows: Iterable[dict[str, Any]], column: str) -> list[datetime]:
-    stamps = []
-    for row in rows:
-        with contextlib.suppress(TypeError, ValueError):
-            stamps.append(datetime.fromisoformat(row.get(column)))  # type: ignore[arg-type]
-    return stamps
 
 
 def _result(ctx: JobContext, params: LogCleanupParams, archive: LogArchive | None,
