@@ -408,3 +408,30 @@ def test_the_text_view_names_the_partitions_a_dry_run_would_drop(cli: Cli) -> No
     assert result.exit_code == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if "partitions" in line)
     assert "would be dropped" in line and "public.p_old, public.p_mid" in line
+
+
+def test_bounds_of_a_key_without_time_zone_are_read_in_utc_whatever_the_server_zone(
+    pg_url: str, home: Path
+) -> None:
+    # A partition ending 5 hours after the cutoff (UTC) is not wholly past it; read in the
+    # server's zone (UTC+9 here) its bound would seem 4 hours before the cutoff.
+    cutoff = NOW - timedelta(days=1)
+
+    def naive(moment: datetime) -> str:
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+    database = make_url(pg_url).database
+    execute_sql(pg_url, PARTITIONED_DDL.replace("created_at timestamptz", "created_at timestamp"),
+                f"CREATE TABLE p_a PARTITION OF export_logs FOR VALUES FROM "
+                f"('{naive(cutoff - timedelta(days=10))}') TO ('{naive(cutoff + timedelta(hours=5))}')",
+                f"CREATE TABLE p_b PARTITION OF export_logs FOR VALUES FROM "
+                f"('{naive(cutoff + timedelta(hours=5))}') TO (MAXVALUE)",
+                f"ALTER DATABASE \"{database}\" SET timezone = 'Asia/Tokyo'")
+    try:
+        result = Cli(isolated_env(home, pg_url))("logs", "cleanup", "--dry-run",
+                                                 "--retention-days", "1")
+    finally:
+        execute_sql(pg_url, f"ALTER DATABASE \"{database}\" RESET timezone")
+
+    assert result.exit_code == 0, result.stdout
+    assert result.one("export_log_cleanup_complete")["partitions"] == []

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.errors import DatabaseUnavailable, LockHeld
@@ -47,14 +47,12 @@ def _advisory_lock(db: Database, job: str) -> Iterator[None]:
         conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         with translate_errors(db):
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
-        if not got:
-            raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
+            _take(conn, key, job)
         try:
             yield
         finally:
             with translate_errors(db):
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                _release(conn, key)
     finally:
         conn.close()
 
@@ -70,14 +68,12 @@ def _pooled_advisory_lock(db: Database, job: str) -> Iterator[None]:
     the run releases the lock instead."""
     key = advisory_key(job)
     with db.standalone() as conn:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
-    if not got:
-        raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
+        _take(conn, key, job)
     try:
         yield
     finally:
         with db.standalone() as conn:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            _release(conn, key)
 
 
 @contextmanager
@@ -143,3 +139,13 @@ def file_lock_held(path: Path) -> bool:
     finally:
         os.close(fd)  # closing drops the shared lock if we got it
     return False
+
+
+def _take(conn: Connection, key: int, job: str) -> None:
+    got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+    if not got:
+        raise LockHeld(f"another {job} run holds its lock (PostgreSQL advisory lock {key})")
+
+
+def _release(conn: Connection, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
