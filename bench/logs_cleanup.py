@@ -1,11 +1,17 @@
 """``opsctl logs cleanup`` against psql doing the same work on the same PostgreSQL table.
 
     python bench/logs_cleanup.py [--rows N] [--runs K] [--batch-sizes 2000,5000,10000]
+                                 [--only a,b,b',c] [--regenerate]
 
 The table holds N rows spread evenly over 60 days, so about half are older than the
 30-day retention. It is rebuilt (untimed) before every timed run, from a template table
-generated once with ``generate_series``. Peer and opsctl runs alternate and the medians of
-K runs are compared, so a machine that gets busier halfway slows both sides alike.
+of N rows generated with ``generate_series``. The template is kept between invocations
+(one per size: 10M rows take minutes to generate) and its timestamps are shifted by its
+age on every rebuild, so a reused template holds the same share of eligible rows as a new
+one; ``--regenerate`` makes it anew. Peer and opsctl runs alternate and the medians of K
+runs are compared, so a machine that gets busier halfway slows both sides alike.
+``--only`` measures some parts alone (each timed run costs a rebuild, minutes at 10M):
+``a``, ``b``, ``b'`` (quote it in a shell) and ``c``.
 
 (a) ``logs cleanup --no-archive`` vs ``psql -c "DELETE ... WHERE created_at < cutoff"``
     target: ratio <= 2
@@ -61,29 +67,51 @@ RETENTION = {"days": 30}
 def cutoff() -> str:
     return f"now() - interval '{RETENTION['days']} days'"
 
-def template_sql(rows: int) -> str:
-    return ("DROP TABLE IF EXISTS export_logs_template;\n"
-            f"CREATE TABLE export_logs_template AS {generated_rows(rows)};")
+PARTS = ("a", "b", "b'", "c")
 
-TABLE_SQL = EXPORT_LOGS_DDL + """
-INSERT INTO export_logs SELECT * FROM export_logs_template ORDER BY id;
+
+def template_name(rows: int) -> str:
+    return f"export_logs_template_{rows}"
+
+
+def template_sql(rows: int) -> str:
+    """The template of ``rows`` rows, stamped with the time it was generated (its
+    ``made_at`` column, the same on every row, shifts the timestamps on rebuild)."""
+    name = template_name(rows)
+    return (f"DROP TABLE IF EXISTS {name};\n"
+            f"CREATE TABLE {name} AS SELECT t.*, now() AS made_at "
+            f"FROM ({generated_rows(rows)}) AS t;")
+
+
+def table_sql(rows: int) -> str:
+    """The source table from the template, every timestamp moved on by the template's
+    age, so the rows hold the same place relative to now() as when they were generated."""
+    shift = "(now() - made_at)"
+    return EXPORT_LOGS_DDL + f"""
+INSERT INTO export_logs SELECT id, export_id, user_id, format, status, conversation_count,
+  duration_ms, file_size_bytes, file_path, error_type, error_message,
+  created_at + {shift}, expires_at + {shift}
+FROM {template_name(rows)} ORDER BY id;
 CREATE INDEX ix_export_logs_created_at ON export_logs (created_at);
 VACUUM ANALYZE export_logs;
 CHECKPOINT;
 """
 
 
-def prepare(url: str, rows: int) -> None:
+def prepare(url: str, rows: int, regenerate: bool) -> None:
     admin = server_url("postgres")
     if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
         psql(admin, f'CREATE DATABASE "{DATABASE}"')
-    psql(url, template_sql(rows))
+    name = template_name(rows)
+    kept = psql(url, f"SELECT to_regclass('{name}') IS NOT NULL") == "t"
+    if regenerate or not kept or psql(url, f"SELECT count(*) FROM {name}") != str(rows):
+        psql(url, template_sql(rows))
 
 
-def rebuild(url: str) -> None:
+def rebuild(url: str, rows: int) -> None:
     # Through stdin, not -c: VACUUM cannot run inside the one transaction -c would make.
     argv = psql_argv(url, "")[:-2]
-    subprocess.run([*argv, "-f", "-"], input=TABLE_SQL.encode(), check=True,
+    subprocess.run([*argv, "-f", "-"], input=table_sql(rows).encode(), check=True,
                    capture_output=True)
 
 
@@ -107,12 +135,19 @@ def main() -> None:
                         help="comma-separated --batch-size values to measure")
     parser.add_argument("--retention-days", type=int, default=30,
                         help="30: half the rows eligible; 54: a tenth (the scale figure)")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="comma-separated parts to measure: a, b, b' (quoted), c")
+    parser.add_argument("--regenerate", action="store_true",
+                        help="generate the template anew even when one of this size is kept")
     args = parser.parse_args()
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    if not only or only - set(PARTS):
+        parser.error(f"--only takes parts among {', '.join(PARTS)}, got {args.only!r}")
     RETENTION["days"] = args.retention_days
     url = server_url(DATABASE)
     print(f"preparing {args.rows:,} rows in {DATABASE} ...", flush=True)
-    prepare(url, args.rows)
-    rebuild(url)
+    prepare(url, args.rows, args.regenerate)
+    rebuild(url, args.rows)
     print(f"{old_rows(url):,} rows older than {RETENTION['days']} days", flush=True)
     work = Path(tempfile.mkdtemp(prefix="opsctl-bench-logs-"))
     env = {"OPSCTL_DATABASE__URL": url, "HOME": str(work), "XDG_CONFIG_HOME": str(work),
@@ -124,7 +159,7 @@ def main() -> None:
     def fresh() -> None:
         shutil.rmtree(archive, ignore_errors=True)
         (work / "peer.jsonl.gz").unlink(missing_ok=True)
-        rebuild(url)
+        rebuild(url, args.rows)
 
     def once(label: str, argv: list[str] | str, through_shell: bool = False) -> Measurement:
         fresh()
@@ -148,25 +183,30 @@ def main() -> None:
         runs: dict[str, list[Measurement]] = {}
         # Peer and opsctl alternate, run after run, so a busy machine slows both alike.
         for _ in range(args.runs):
-            for key, label, argv, shell in (
-                ("delete", "psql DELETE", delete, False),
-                ("ours-delete", f"opsctl --no-archive (batch {size})",
+            for key, parts, label, argv, shell in (
+                ("delete", {"a"}, "psql DELETE", delete, False),
+                ("ours-delete", {"a"}, f"opsctl --no-archive (batch {size})",
                  opsctl_argv("logs", "cleanup", "--no-archive", "--force", *batch), False),
-                ("-6", "psql \\copy | gzip -6 + DELETE", pipelines["-6"], True),
-                ("-1", "psql \\copy | gzip -1 + DELETE", pipelines["-1"], True),
-                ("ours-archive", f"opsctl --archive file:// (batch {size})",
+                ("-6", {"b"}, "psql \\copy | gzip -6 + DELETE", pipelines["-6"], True),
+                ("-1", {"b'"}, "psql \\copy | gzip -1 + DELETE", pipelines["-1"], True),
+                ("ours-archive", {"b", "b'"}, f"opsctl --archive file:// (batch {size})",
                  opsctl_argv("logs", "cleanup", "--force", "--archive", "--archive-uri",
                              archive.as_uri(), *batch), False),
             ):
-                runs.setdefault(key, []).append(once(label, argv, shell))
+                if parts & only:
+                    runs.setdefault(key, []).append(once(label, argv, shell))
         m = {key: median(results) for key, results in runs.items()}
-        report(f"(a) delete, {args.rows:,}-row table, batch {size}", m["ours-delete"],
-               m["delete"], target_ratio=2)
-        report(f"(b) archive + delete, {args.rows:,}-row table, batch {size}",
-               m["ours-archive"], m["-6"], target_ratio=2, rss_limit_mb=150)
-        report(f"(b') same, the peer at gzip -1 like opsctl, batch {size}", m["ours-archive"],
-               m["-1"], target_ratio=0.8, rss_limit_mb=150)
-    batch_times(url, fresh, sizes[0])
+        if "a" in only:
+            report(f"(a) delete, {args.rows:,}-row table, batch {size}", m["ours-delete"],
+                   m["delete"], target_ratio=2)
+        if "b" in only:
+            report(f"(b) archive + delete, {args.rows:,}-row table, batch {size}",
+                   m["ours-archive"], m["-6"], target_ratio=2, rss_limit_mb=150)
+        if "b'" in only:
+            report(f"(b') same, the peer at gzip -1 like opsctl, batch {size}",
+                   m["ours-archive"], m["-1"], target_ratio=0.8, rss_limit_mb=150)
+    if "c" in only:
+        batch_times(url, fresh, sizes[0])
     shutil.rmtree(work, ignore_errors=True)
 
 
