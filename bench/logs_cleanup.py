@@ -3,9 +3,10 @@
     python bench/logs_cleanup.py [--rows N] [--runs K] [--batch-sizes 2000,5000,10000]
                                  [--only a,b,b',c] [--regenerate]
 
-The table holds N rows spread evenly over 60 days, so about half are older than the
-30-day retention. It is rebuilt (untimed) before every timed run, from a template table
-of N rows generated with ``generate_series``. The template is kept between invocations
+The table (primary key and the README's ``(created_at, id)`` index) holds N rows spread
+evenly over 60 days, so about half are older than the 30-day retention. It is rebuilt
+(untimed) before every timed run, from a template table of N rows generated with
+``generate_series``. The template is kept between invocations
 (one per size: 10M rows take minutes to generate) and its timestamps are shifted by its
 age on every rebuild, so a reused template holds the same share of eligible rows as a new
 one; ``--regenerate`` makes it anew. Peer and opsctl runs alternate and the medians of K
@@ -92,7 +93,7 @@ INSERT INTO export_logs SELECT id, export_id, user_id, format, status, conversat
   duration_ms, file_size_bytes, file_path, error_type, error_message,
   created_at + {shift}, expires_at + {shift}
 FROM {template_name(rows)} ORDER BY id;
-CREATE INDEX ix_export_logs_created_at ON export_logs (created_at);
+CREATE INDEX ix_export_logs_created_at_id ON export_logs (created_at, id);
 VACUUM ANALYZE export_logs;
 CHECKPOINT;
 """

@@ -73,7 +73,7 @@ def test_seed_fills_table_and_storage_consistently(cli: Cli, db_url: str, home: 
         names = {ix["name"] for ix in inspect(engine).get_indexes("export_logs")}
     finally:
         engine.dispose()
-    assert {"ix_export_logs_created_at", "ix_export_logs_expires_pending"} <= names
+    assert {"ix_export_logs_created_at_id", "ix_export_logs_expires_pending"} <= names
 
     rows = query(db_url, "SELECT status, file_path, file_size_bytes, expires_at "
                          "FROM export_logs WHERE file_path IS NOT NULL")

