@@ -2,6 +2,12 @@
 
     python bench/logs_partitions.py [--rows N] [--runs K]      # default 1,000,000 rows
     python bench/logs_partitions.py --rows 10000000 --runs 1   # opt-in: ~10 minutes
+    python bench/logs_partitions.py --rows 10000000 --runs 1 --only delete --reuse
+
+``--only delete`` (or ``archive``) times one part and ``opsctl --version`` alone;
+``--reuse`` keeps a table an earlier invocation prepared with the same ``--rows`` (its
+clock included, so it holds for about a day); ``--database`` names another database, so
+two sizes can stay prepared side by side.
 
 The table (RANGE on created_at, primary key (id, created_at), a created_at index) holds N
 rows spread evenly over 60 days in two partitions: ``p_old`` covers the 30 days before the
@@ -25,6 +31,7 @@ runs; medians of wall time and CPU time.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import statistics
@@ -51,7 +58,7 @@ DATABASE = "opsctl_bench_partitions"
 # {t0}: the preparation's now(), so the partition bounds and the template agree.
 SETUP_SQL = """
 DROP TABLE IF EXISTS export_logs, p_old_template, bench_clock;
-CREATE TABLE bench_clock AS SELECT '{t0}'::timestamptz AS t0;
+CREATE TABLE bench_clock AS SELECT '{t0}'::timestamptz AS t0, {rows}::bigint AS rows;
 CREATE TABLE export_logs (
   id bigserial, export_id varchar(36) NOT NULL, user_id text NOT NULL,
   format varchar(32) NOT NULL, status varchar(32) NOT NULL,
@@ -100,22 +107,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs each; median shown")
     parser.add_argument("--restore-only", action="store_true",
                         help="put the prepared table back as before a run (to profile one)")
+    parser.add_argument("--only", choices=("delete", "archive"),
+                        help="time this part only (and opsctl --version beside it)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the table an earlier run prepared with as many rows")
+    parser.add_argument("--database", default=DATABASE)
     args = parser.parse_args()
-    url = server_url(DATABASE)
+    url = server_url(args.database)
     if args.restore_only:
         psql(url, RESTORE_SQL.format(t0=psql(url, "SELECT t0 FROM bench_clock")))
         psql(url, "TRUNCATE opsctl_archive_objects")
         return
     admin = server_url("postgres")
-    if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
-        psql(admin, f'CREATE DATABASE "{DATABASE}"')
-    print(f"preparing {args.rows:,} rows in {DATABASE} ...", flush=True)
-    t0 = psql(url, "SELECT now()")
-    psql(url, SETUP_SQL.format(t0=t0, rows_select=generated_rows(
-        args.rows, f"'{t0}'::timestamptz")))
-    # The rows of p_now a run may delete (its first day), kept to be put back.
-    psql(url, "DROP TABLE IF EXISTS p_now_kept; CREATE TABLE p_now_kept AS SELECT * FROM "
-              "p_now WHERE created_at < now() - interval '29 days'")
+    if psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{args.database}'") != "1":
+        psql(admin, f'CREATE DATABASE "{args.database}"')
+    t0 = prepared(url, args.rows) if args.reuse else ""
+    if t0:
+        print(f"reusing {args.rows:,} rows in {args.database} prepared at {t0}", flush=True)
+    else:
+        print(f"preparing {args.rows:,} rows in {args.database} ...", flush=True)
+        t0 = psql(url, "SELECT now()")
+        psql(url, SETUP_SQL.format(t0=t0, rows=args.rows, rows_select=generated_rows(
+            args.rows, f"'{t0}'::timestamptz")))
+        # The rows of p_now a run may delete (its first day), kept to be put back.
+        psql(url, "DROP TABLE IF EXISTS p_now_kept; CREATE TABLE p_now_kept AS SELECT * "
+                  "FROM p_now WHERE created_at < now() - interval '29 days'")
     work = Path(tempfile.mkdtemp(prefix="opsctl-bench-partitions-"))
     env = {"OPSCTL_DATABASE__URL": url, "HOME": str(work), "XDG_CONFIG_HOME": str(work),
            "XDG_STATE_HOME": str(work), "PYTHONPATH": str(REPO),
@@ -146,6 +162,9 @@ def main() -> None:
             f"{shlex.join(copy_now)} | gzip -1 > {shlex.quote(str(out / 'p_now.gz'))} && "
             f"{shlex.join(drop)} && {shlex.join(drop2)}")
     runs: dict[str, list[Measurement]] = {}
+    wanted = {"version", args.only} if args.only else {"version", "delete", "archive"}
+    if args.only != "delete":
+        wanted.add("peer")
     for _ in range(args.runs):
         for key, label, argv, shell in (
             ("version", "opsctl --version", [sys.executable, "-m", "opsctl", "--version"],
@@ -157,6 +176,8 @@ def main() -> None:
              opsctl_argv("logs", "cleanup", "--force", "--archive-uri", archive.as_uri()),
              False),
         ):
+            if key not in wanted:
+                continue
             fresh()
             # Rows older than the retention when the run starts must all be gone after
             # it (a long run sees more rows age past the cutoff meanwhile).
@@ -175,18 +196,41 @@ def main() -> None:
                            statistics.median(m.cpu_seconds for m in results))
 
     m = {key: median(key) for key in runs}
-    version, delete = m["version"], m["delete"]
-    print(f"\n== (a) delete only, {args.rows:,}-row partitioned table")
+    one, five, _ = os.getloadavg()
+    print(f"\nload average {one:.2f}/{five:.2f} at the end")
+    if "delete" in m:
+        delete_only(args.rows, m["version"], m["delete"])
+    if "archive" in m:
+        report(f"(b) archive + drop, {args.rows:,}-row partitioned table", m["archive"],
+               m["peer"], target_ratio=1.2, rss_limit_mb=150)
+        print(f"  cpu: opsctl {m['archive'].cpu_seconds:.2f} s, "
+              f"peer {m['peer'].cpu_seconds:.2f} s")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def prepared(url: str, rows: int) -> str:
+    """The clock of a table prepared earlier with ``rows`` rows, or "" (none, another
+    size, or too old for the day of p_now's rows kept aside to cover the cutoff)."""
+    return psql(url, f"""
+DO $$ BEGIN
+  IF to_regclass('bench_clock') IS NULL THEN CREATE TEMP TABLE bench_clock (t0 timestamptz);
+  END IF;
+  IF NOT EXISTS (SELECT FROM information_schema.columns
+                 WHERE table_name = 'bench_clock' AND column_name = 'rows') THEN
+    ALTER TABLE bench_clock ADD COLUMN rows bigint;
+  END IF;
+END $$;
+SELECT t0 FROM bench_clock WHERE rows = {rows} AND t0 > now() - interval '20 hours';""")
+
+
+def delete_only(rows: int, version: Measurement, delete: Measurement) -> None:
+    print(f"\n== (a) delete only, {rows:,}-row partitioned table")
     print(f"  {version.label:<40} {version.seconds:8.3f} s  cpu {version.cpu_seconds:.3f} s")
     print(f"  {delete.label:<40} {delete.seconds:8.3f} s  cpu {delete.cpu_seconds:.3f} s"
           f"   peak RSS {delete.peak_rss_mb:6.1f} MB")
     extra = delete.seconds - version.seconds
     print(f"  above --version: {extra:+.3f} s (target <= +0.5 s: "
           f"{'met' if extra <= 0.5 else 'MISSED'})")
-    report(f"(b) archive + drop, {args.rows:,}-row partitioned table", m["archive"], m["peer"],
-           target_ratio=1.2, rss_limit_mb=150)
-    print(f"  cpu: opsctl {m['archive'].cpu_seconds:.2f} s, peer {m['peer'].cpu_seconds:.2f} s")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

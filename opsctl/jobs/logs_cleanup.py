@@ -150,18 +150,23 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
                                               _catalog(ctx, params))
             tally.deleted += recovered
             tally.recovered += recovered
-        if ports.partitions is not None and whole:
-            _take_partitions(ctx, ports.partitions, whole, archive, settings, params,
-                             tally, progress.advance)
-        if tally.interrupted:  # stopped on a partition: the batches wait for the next run
-            pass
-        elif archive is None:
-            _delete_only(ctx, ports.logs, params, cutoff, tally, progress.advance)
-        else:
+
+        def batches() -> None:
+            if archive is None:
+                _delete_only(ctx, ports.logs, params, cutoff, tally, progress.advance)
+                return
             _archive_and_delete(ctx, ports.logs, archive, params, cutoff, tally,
                                 progress.advance)
             # Every batch is settled (deleted, or skipped with its object removed).
             archive.remove_marker()
+
+        if ports.partitions is not None and whole:
+            # The batches run once the partitions are taken (a stop on a partition leaves
+            # them for the next run), or while they are dropped when nothing is archived.
+            _take_partitions(ctx, ports.partitions, whole, archive, settings, params,
+                             tally, progress.advance, batches)
+        else:
+            batches()
     finally:
         progress.close()
     return deletion_guard.with_forced(_result(ctx, params, archive, tally, started, cutoff),
@@ -184,18 +189,20 @@ def _pause(ctx: JobContext, params: LogCleanupParams) -> None:
 def _take_partitions(ctx: JobContext, port: LogPartitions,
                      whole: Sequence[Partition], archive: LogArchive | None,
                      settings: logs_partitions.Settings, params: LogCleanupParams,
-                     tally: _Tally, advance: Callable[[int], None]) -> None:
+                     tally: _Tally, advance: Callable[[int], None],
+                     batches: Callable[[], None]) -> None:
     def record_of(stored: ArchivedObject, batch: LogBatch) -> CatalogRecord:
         return _record(ctx, params, stored, batch.first_id, batch.last_id, batch.rows,
                        batch.min_created_at, batch.max_created_at)
 
-    taken = logs_partitions.take(ctx, port, whole, archive, settings, record_of, advance)
+    taken = logs_partitions.take(ctx, port, whole, archive, settings, record_of, advance,
+                                 batches)
     tally.deleted += taken.deleted
     tally.archived += taken.archived
     tally.objects += taken.objects
     tally.partitions = taken.dropped
     tally.skipped_partitions = taken.skipped
-    tally.interrupted = taken.interrupted
+    tally.interrupted = tally.interrupted or taken.interrupted
 
 
 def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutoff: datetime,

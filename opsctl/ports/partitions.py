@@ -10,7 +10,7 @@ identical instead of being written twice.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +25,7 @@ class Partition:
     or left detached by an earlier run."""
 
     name: str  # schema-qualified, as people read it
-    rows: int  # counted when listed (the guard's figure); the drop counts again
+    rows: int  # counted when listed (the guard's figure); the drop counts again, held
     upper: datetime | None  # its range's upper bound (as noted, once detached)
     detached: bool = False
     pending: bool = False  # a detach begun CONCURRENTLY and cut short: to be finalized
@@ -63,9 +63,14 @@ class HeldPartition(Protocol):
         """Its rows in id order, ``size`` per batch; close the generator when done."""
 
     def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
-        """Catalogue ``records`` and drop the table in one transaction; the rows it held
-        (as counted when planned, unless ``archived``). When ``archived``, raises
-        (dropping nothing) unless the records hold exactly its rows."""
+        """Catalogue ``records`` and drop the table in one transaction; the rows it held,
+        counted under the lock. When ``archived``, raises (dropping nothing) unless the
+        records hold exactly its rows."""
+
+    def drop_meanwhile(self) -> Callable[[], int]:
+        """``drop((), archived=False)`` begun now and carried on while the caller does
+        other work; the call returned waits for it and gives the rows it held (or raises
+        what the drop raised)."""
 
 
 class LogPartitions(Protocol):

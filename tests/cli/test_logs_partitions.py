@@ -435,3 +435,24 @@ def test_bounds_of_a_key_without_time_zone_are_read_in_utc_whatever_the_server_z
 
     assert result.exit_code == 0, result.stdout
     assert result.one("export_log_cleanup_complete")["partitions"] == []
+
+
+def test_a_row_written_to_a_partition_after_its_count_is_counted_by_its_drop(
+    table: str
+) -> None:
+    """The plan's count is the guard's; the drop reports what it dropped, counted under
+    the lock that keeps the detached table as it is until it is gone."""
+    repository = PartitionsRepository(Database(table), SourceSettings())
+    try:
+        plan = repository.plan(NOW - timedelta(days=30))
+        assert plan is not None
+        old = {p.name: p for p in plan.whole}["public.p_old"]
+        assert old.rows == 10
+        insert_exports(table, [export_row(created_at=NOW - timedelta(days=80))])
+        detached = repository.detach(old, "late-row", 5, None)
+        with repository.hold(detached) as held:
+            assert held.drop_meanwhile()() == 11
+    finally:
+        repository.close()
+        repository.db.engine.dispose()
+    assert tables_left(table) == ["p_default", "p_mid", "p_now"]

@@ -5,7 +5,7 @@ run without archive leaves, and what a dry run reports."""
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -78,6 +78,10 @@ class _Held:
         self.owner.calls.append(f"drop {self.partition.name} {len(records)}")
         return rows
 
+    def drop_meanwhile(self) -> Callable[[], int]:
+        self.owner.calls.append(f"dropping {self.partition.name}")
+        return lambda: self.drop((), archived=False)
+
 
 def two_partitions(table: FakeLogs) -> FakePartitions:
     return FakePartitions(
@@ -139,7 +143,8 @@ def test_without_archive_a_partition_detached_for_the_archive_is_left_alone() ->
                               params(archive=False))
 
     assert (result.exit_code, result.state) == (ExitCode.WARNING, "warning")
-    assert partitions.calls == ["detach public.p2", "hold public.p2", "drop public.p2 0"]
+    assert partitions.calls == ["detach public.p2", "hold public.p2", "dropping public.p2",
+                                "drop public.p2 0"]
     assert "public.p1" in partitions.rows
     skipped = [e for e in events(out) if e["type"] == "export_log_partition_skipped"]
     assert [(e["partition"], e["rows"]) for e in skipped] == [("public.p1", 3)]
@@ -247,3 +252,45 @@ def test_with_drop_partitions_off_a_partition_left_detached_is_reported_not_drop
     assert result.fields["deleted_count"] == 1  # the table's own old row, in a batch
     skipped = [e for e in events(out) if e["type"] == "export_log_partition_skipped"]
     assert [e["reason"] for e in skipped] == ["[logs] drop_partitions is false"]
+
+
+def test_without_archive_the_batches_run_while_the_partitions_are_dropped() -> None:
+    logs = FakeLogs(old=[6, 7], new=[8])
+    partitions = two_partitions(logs)
+    logs.calls = partitions.calls  # one log of both, to see the order
+    ctx, out = make_ctx()
+
+    result = logs_cleanup.run(ctx, LogCleanupPorts(logs, partitions=partitions),
+                              params(archive=False, batch_size=2))
+
+    assert result.exit_code == ExitCode.OK
+    assert [c for c in partitions.calls if c != "count"] == [
+        "detach public.p1", "hold public.p1", "dropping public.p1",
+        "detach public.p2", "hold public.p2", "dropping public.p2",
+        "delete 6-7", "drop public.p1 0", "drop public.p2 0"]
+    dropped = [e for e in events(out) if e["type"] == "export_log_partition_dropped"]
+    assert [(e["partition"], e["rows"], e["archived"]) for e in dropped] == [
+        ("public.p1", 3, False), ("public.p2", 2, False)]
+    assert (result.fields["deleted_count"], result.fields["partitions"]) == (
+        7, ["public.p1", "public.p2"])
+    assert sorted(logs.rows) == [8]
+
+
+def test_a_partition_being_dropped_is_finished_and_reported_when_the_batches_fail() -> None:
+    class FailingLogs(FakeLogs):
+        def delete_batches(self, cutoff: datetime, size: int) -> Generator[int, None, None]:
+            raise RuntimeError("database gone")
+            yield 0
+
+    logs = FailingLogs(old=[6])
+    partitions = two_partitions(logs)
+    ctx, out = make_ctx()
+
+    with pytest.raises(RuntimeError, match="database gone"):
+        logs_cleanup.run(ctx, LogCleanupPorts(logs, partitions=partitions),
+                         params(archive=False))
+
+    assert partitions.calls[-2:] == ["drop public.p1 0", "drop public.p2 0"]
+    dropped = [e for e in events(out) if e["type"] == "export_log_partition_dropped"]
+    assert [(e["partition"], e["rows"]) for e in dropped] == [("public.p1", 3),
+                                                               ("public.p2", 2)]

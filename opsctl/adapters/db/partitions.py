@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -229,16 +230,20 @@ class PartitionsRepository:
             raise ValueError(f"{partition.name} is still attached")
         with translate_errors(self.db):
             conn = self.db.engine.connect()
+        held: _Held | None = None
         try:
             with translate_errors(self.db):
                 transaction = conn.begin()
                 self._execute(conn, "LOCK TABLE {part} IN SHARE MODE", partition.name)
             held = _Held(self, conn, partition)
             yield held
+            held.settle()
             if transaction.is_active:
                 with translate_errors(self.db):
                     transaction.rollback()
         finally:
+            if held is not None:
+                held.settle()  # a drop still running on the connection ends first
             with translate_errors(self.db):
                 conn.close()
 
@@ -282,6 +287,7 @@ class _Held:
         self.partition = partition
         schema, _, name = _unquoted(partition.name)
         self.table = source_table(name, repository._columns, schema=schema or None)
+        self._dropping: Future[int] | None = None
 
     def batches(self, size: int) -> Generator[LogBatch, None, None]:
         """Several batches read at once (``read_ahead``), each on a connection of its own:
@@ -291,19 +297,15 @@ class _Held:
         return read_ahead(self.repository.db, self.table, _NO_CUTOFF, size, ranges)
 
     def drop(self, records: Sequence[CatalogRecord], archived: bool) -> int:
-        """Without an archive the rows are those counted when the partition was planned:
-        counting millions of rows again costs as much as the rest of the run, and a row
-        added to a partition wholly past the cutoff since then is past it too. With an
-        archive they are counted again, under the lock, and must all be in its objects."""
+        """The rows are counted here, under the lock (nothing can add or remove one now):
+        the count made when the partition was planned is the guard's, and a row written to
+        the partition between that count and the detach is dropped too. With an archive
+        they must all be in its objects."""
         repository = self.repository
         with translate_errors(repository.db):
-            if not archived:
-                repository._execute(self.conn, "DROP TABLE {part}", self.partition.name)
-                self.conn.commit()
-                return self.partition.rows
             rows = int(repository._execute(self.conn, "SELECT count(*) FROM {part}",
                                            self.partition.name).scalar_one())
-            if sum(record.rows for record in records) != rows:
+            if archived and sum(record.rows for record in records) != rows:
                 raise OpsctlError(
                     f"{self.partition.name} holds {rows} rows but its archive objects "
                     f"{sum(record.rows for record in records)}; nothing dropped")
@@ -312,6 +314,24 @@ class _Held:
             repository._execute(self.conn, "DROP TABLE {part}", self.partition.name)
             self.conn.commit()
         return rows
+
+    def drop_meanwhile(self) -> Callable[[], int]:
+        """``drop([], archived=False)`` on a thread of its own, so that counting the rows
+        and freeing the table's files (at 10M rows, 0.4 s each) overlap what the caller
+        does next on other connections; the call returned waits for it."""
+        if self._dropping is not None:
+            raise ValueError(f"{self.partition.name} is already being dropped")
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-drop")
+        try:
+            self._dropping = executor.submit(self.drop, (), False)
+        finally:
+            executor.shutdown(wait=False)
+        return self._dropping.result
+
+    def settle(self) -> None:
+        """Wait for a drop begun by ``drop_meanwhile`` (its outcome is its caller's)."""
+        if self._dropping is not None:
+            wait([self._dropping])
 
 
 def _begun(name: str, rows: int, noted: dict[str, Any], pending: bool) -> Partition:
