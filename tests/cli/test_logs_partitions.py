@@ -25,7 +25,8 @@ from support import (
     isolated_env,
 )
 
-from opsctl.adapters.db.database import Database
+from opsctl.adapters.db.database import Database, RunConnection
+from opsctl.adapters.db.locks import advisory_lock_ids, job_lock
 from opsctl.adapters.db.partitions import PartitionsRepository
 from opsctl.errors import OpsctlError
 from opsctl.settings.data import SourceSettings
@@ -456,3 +457,32 @@ def test_a_row_written_to_a_partition_after_its_count_is_counted_by_its_drop(
         repository.close()
         repository.db.engine.dispose()
     assert tables_left(table) == ["p_default", "p_mid", "p_now"]
+
+
+def test_the_job_lock_is_released_on_its_session_though_a_drop_held_another(
+    table: str
+) -> None:
+    """The run's connections are pooled; the one that took the job's advisory lock must be
+    the one that releases it, even though a partition was dropped on a connection of its
+    own while the batches used the run's."""
+    db = Database(table, pooled=True)
+    repository = PartitionsRepository(db, SourceSettings())
+    batches = RunConnection(db)
+    classid, objid = advisory_lock_ids("logs.cleanup")
+    try:
+        with job_lock(db, "logs.cleanup"):
+            plan = repository.plan(NOW - timedelta(days=30))
+            assert plan is not None
+            old = {p.name: p for p in plan.whole}["public.p_old"]
+            with repository.hold(repository.detach(old, "lock", 5, None)) as held:
+                finish = held.drop_meanwhile()
+                with batches.transaction() as conn:
+                    conn.execute(text("SELECT 1"))
+                assert finish() == 10
+            batches.close()
+        held_locks = scalar(table, "SELECT count(*) FROM pg_locks WHERE locktype = "
+                                   f"'advisory' AND classid = {classid} AND objid = {objid}")
+        assert held_locks == 0
+    finally:
+        batches.close()
+        db.dispose()

@@ -229,7 +229,7 @@ class PartitionsRepository:
         if not partition.detached:
             raise ValueError(f"{partition.name} is still attached")
         with translate_errors(self.db):
-            conn = self.db.engine.connect()
+            conn = self._spare_connection()
         held: _Held | None = None
         try:
             with translate_errors(self.db):
@@ -248,6 +248,20 @@ class PartitionsRepository:
                 conn.close()
 
     # --- plumbing ------------------------------------------------------------------------
+
+    def _spare_connection(self) -> Connection:
+        """A connection other than the run's own. Pooled, the run's own is the one the
+        pool hands out first (the most recently returned), and it holds the job's advisory
+        lock: a partition dropped while the batches run keeps its connection that long, so
+        it takes the next one and leaves the run's own to the batches and the bookkeeping,
+        and the lock is released on the session that took it."""
+        if not self.db.pooled:
+            return self.db.engine.connect()
+        own = self.db.engine.connect()
+        try:
+            return self.db.engine.connect()
+        finally:
+            own.close()
 
     def _qualified(self) -> str:
         """The table as ``to_regclass`` reads it (quoted parts)."""
