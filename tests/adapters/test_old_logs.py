@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 from support import export_row, insert_exports
 
 from opsctl.adapters.db.database import Database
@@ -280,6 +280,33 @@ def test_delete_batch_refuses_when_a_row_appeared_in_its_range(
 
     assert repo.delete_batch(batch, CUTOFF, record(batch)) is False
     assert remaining_ids(db_url) == [1, 2, 3]
+
+
+def test_sqlite_compares_lines_only_once_another_connection_has_committed(
+    sqlite_url: str,
+) -> None:
+    seed(sqlite_url, [OLD, OLD, OLD, OLD, NEW])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    for repo in repository(sqlite_url):
+        first, second = list(repo.batches(CUTOFF, 2))  # both read before any delete
+        event.listen(repo.db.engine, "before_cursor_execute", seen)
+        # Only this run's connection wrote since the reads: the range is as archived.
+        assert repo.delete_batch(first, CUTOFF, record(first, "t/1.jsonl.gz")) is True
+        assert not [s for s in statements if "json_object" in s]
+        engine = create_engine(sqlite_url)
+        table = source_table("export_logs", {})
+        with engine.begin() as conn:  # another writer, on a row outside the batch
+            conn.execute(table.update().where(table.c.id == 5).values(status="failed"))
+        engine.dispose()
+
+        assert repo.delete_batch(second, CUTOFF, record(second, "t/2.jsonl.gz")) is True
+        assert [s for s in statements if "json_object" in s]  # compared, found the same
+    assert remaining_ids(sqlite_url) == [5]
+    assert catalogued(sqlite_url) == [("t/1.jsonl.gz", 1, 2, 2), ("t/2.jsonl.gz", 3, 4, 2)]
 
 
 def archived_rows(repo: OldLogsRepository) -> dict[int, dict[str, Any]]:

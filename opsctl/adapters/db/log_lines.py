@@ -21,14 +21,14 @@ Each batch is one statement, hence one snapshot, so its bounds, row count and ve
 describe exactly the lines written. The version is what the delete compares to be sure it
 removes those rows in those versions: on PostgreSQL the sum of a 64-bit hash of every
 row's id and physical version (``tableoid``, ``ctid``, ``xmin``: any UPDATE makes a new
-one), which costs little to recompute in the ``DELETE ... RETURNING``; on SQLite, whose
-rows have no version, the sha256 of the lines themselves, which the delete re-encodes
-from the rows it removes.
+one), which costs little to recompute in the ``DELETE ... RETURNING``. SQLite's rows have
+no version: there the batch carries the run connection's ``data_version`` from before the
+read (see ``old_logs.sqlite``), and the lines themselves, which the delete re-encodes and
+compares only when another connection has committed since.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -73,11 +73,6 @@ def encode_row(names: list[str], values: tuple[Any, ...]) -> bytes:
     return text.encode() + b"\n"
 
 
-def lines_version(payload: bytes) -> str:
-    """The version of a SQLite batch: the digest of its lines."""
-    return hashlib.sha256(payload).hexdigest()
-
-
 # PostgreSQL: a 64-bit hash of one row's id and physical version; the read and the delete
 # build it the same way and compare the count and the sum of these hashes. An ordered
 # ``md5(string_agg(...))`` said the same but sorted and concatenated every version, which
@@ -106,9 +101,10 @@ class BatchReader:
         self._lines: SqliteLines | None = None
 
     def read(self, cutoff: datetime, size: int, after_id: int | None,
-             last_id: int | None = None) -> LogBatch | None:
+             last_id: int | None = None, version: str = "") -> LogBatch | None:
         """The next ``size`` eligible rows after ``after_id``, none past ``last_id`` (where
-        the next batch, read at the same time, begins)."""
+        the next batch, read at the same time, begins). ``version``: SQLite's, decided by
+        the caller before the read (PostgreSQL's is read with the rows)."""
         upper = self.upper if last_id is None else min(self.upper, last_id)
         with translate_errors(self.db):
             if self._conn is None:
@@ -121,7 +117,7 @@ class BatchReader:
             if not self.db.is_sqlite:
                 return self._read_postgres(self._conn, cutoff, size, after_id, upper)
             with self._conn.begin():
-                return self._read_sqlite(self._conn, cutoff, size, after_id, upper)
+                return self._read_sqlite(self._conn, cutoff, size, after_id, upper, version)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -162,9 +158,8 @@ class BatchReader:
         return LogBatch(int(first), int(last), int(rows), str(version), payload,
                         oldest, newest)
 
-    def _read_sqlite(
-        self, conn: Connection, cutoff: datetime, size: int, after_id: int | None, upper: int
-    ) -> LogBatch | None:
+    def _read_sqlite(self, conn: Connection, cutoff: datetime, size: int,
+                     after_id: int | None, upper: int, version: str) -> LogBatch | None:
         from opsctl.adapters.db import sqlite_lines  # it encodes with this module's rows
 
         if self._lines is None:
@@ -176,9 +171,8 @@ class BatchReader:
         found = sqlite_lines.read_lines(conn, self._lines, condition, size)
         if found is None:
             return None
-        return LogBatch(found.first_id, found.last_id, found.rows,
-                        lines_version(found.payload), found.payload, found.oldest,
-                        found.newest)
+        return LogBatch(found.first_id, found.last_id, found.rows, version, found.payload,
+                        found.oldest, found.newest)
 
     def _full_table(self, conn: Connection) -> Table:
         if self._full is None:

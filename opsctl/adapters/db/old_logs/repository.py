@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -233,12 +233,18 @@ class OldLogsRepository:
             return
         reader = BatchReader(self.db, self.table, upper)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
+
+            def read(after: int | None) -> Future[LogBatch | None]:
+                with self._run.transaction() as conn:  # before the read's snapshot
+                    version = sqlite.read_version(conn)
+                return worker.submit(reader.read, cutoff, size, after, version=version)
+
             try:
-                pending = worker.submit(reader.read, cutoff, size, after_id)
+                pending = read(after_id)
                 while (batch := pending.result()) is not None:
                     more = batch.rows >= size
                     if more:
-                        pending = worker.submit(reader.read, cutoff, size, batch.last_id)
+                        pending = read(batch.last_id)
                     yield batch
                     if not more:
                         return  # a short batch ends the snapshot: no scan to find nothing
@@ -252,18 +258,18 @@ class OldLogsRepository:
                     # The catalogue row first: writing takes SQLite's write lock, so no
                     # row of the range can change between the comparison and the delete.
                     catalogue(conn, record)
-                    rows, version = sqlite.delete_archived(
-                        conn, self._sqlite_lines(conn), batch, cutoff)
-                else:
-                    rows, version = conn.exec_driver_sql(
-                        self._delete_archived_sql(conn),
-                        (batch.first_id, batch.last_id, cutoff)).one()
+                    if not sqlite.delete_archived(conn, self._sqlite_lines(conn), batch,
+                                                  cutoff):
+                        raise _RangeChanged
+                    return True
+                rows, version = conn.exec_driver_sql(
+                    self._delete_archived_sql(conn),
+                    (batch.first_id, batch.last_id, cutoff)).one()
                 if (int(rows), version) != (batch.rows, batch.version):
                     # A row in the range was added, removed or changed since the batch was
                     # read: deleting could remove a version that is not in the archive.
                     raise _RangeChanged
-                if not self.db.is_sqlite:
-                    catalogue(conn, record)
+                catalogue(conn, record)
         except _RangeChanged:
             return False
         return True
