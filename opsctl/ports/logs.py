@@ -37,9 +37,10 @@ class LogBatch:
     """Eligible rows ``first_id`` .. ``last_id`` as JSON lines, one row per line.
 
     ``version`` identifies the exact versions of the rows that were read (on PostgreSQL
-    their physical row versions, on SQLite a digest of their lines), so the delete can
-    remove them only if they are still those versions: a row changed, added or removed
-    since the read makes the delete remove nothing.
+    their physical row versions; on SQLite, whose rows have none, the database's commit
+    count as the run saw it before the read, the lines then standing for the rows), so the
+    delete can remove them only if they are still those versions: a row changed, added or
+    removed since the read makes the delete remove nothing.
     """
 
     first_id: int

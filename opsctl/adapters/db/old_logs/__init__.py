@@ -13,7 +13,8 @@ deletes the current) for a delete-only run. Close the repository when the run is
 
 An archived batch is deleted only in the versions that were read and archived (see
 ``log_lines``): the delete returns what it removed, compares it with the batch inside its
-own transaction, and rolls back on any difference; the catalog row of its object is
+own transaction (on SQLite only when another connection has committed since the read:
+see ``sqlite``), and rolls back on any difference; the catalog row of its object is
 written in that same transaction, so a catalogued object always holds rows that are gone
 and a crash never leaves a catalogue row for rows still in the table.
 
