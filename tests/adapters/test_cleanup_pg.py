@@ -18,6 +18,7 @@ from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.old_logs import OldLogsRepository
 from opsctl.adapters.db.old_logs.statements import BatchStatements
 from opsctl.adapters.db.tables import source_table
+from opsctl.errors import SourceSchemaError
 from opsctl.settings.data import SourceSettings
 
 pytestmark = pytest.mark.postgres
@@ -115,3 +116,17 @@ def test_every_batch_delete_commits_durably(indexed: str, repo: OldLogsRepositor
     event.listen(repo.db.engine, "after_cursor_execute", after)
     assert list(repo.delete_batches(CUTOFF, 1)) == [1, 1, 1, 1]
     assert settings == ["on"] * 4
+
+
+def test_a_table_gone_during_the_walk_is_a_source_error(indexed: str) -> None:
+    insert_exports(indexed, [export_row(id=i, created_at=OLD) for i in range(10, 20)])
+    repository = OldLogsRepository(Database(indexed), SourceSettings())
+    try:
+        walk = repository.delete_batches(CUTOFF, 4)
+        assert next(walk) == 4
+        execute(indexed, "DROP TABLE export_logs")
+        with pytest.raises(SourceSchemaError, match=r"\[source\] table"):
+            next(walk)
+    finally:
+        repository.close()
+        repository.db.dispose()

@@ -203,6 +203,7 @@ class OldLogsRepository:
         deleter = OwnConnection(self.db)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-logs") as worker:
             try:
+                worker.submit(deleter.open)  # connects while the first bounds are read
                 bounds = self._bounds(selector, cutoff, after, size, upper)
                 while bounds is not None:
                     last, more = bounds

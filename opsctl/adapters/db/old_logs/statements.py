@@ -48,18 +48,23 @@ class BatchStatements:
 
 class OwnConnection:
     """A connection of its own in autocommit mode (each statement its own transaction),
-    opened by the first thread that uses it."""
+    opened by the first thread that uses it (or by ``open``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: Connection | None = None
 
-    def execute(self, statement: Any, params: dict[str, Any]) -> Any:
+    def open(self) -> Connection:
         with translate_errors(self.db):
             if self._conn is None:
                 self._conn = self.db.engine.connect().execution_options(
                     isolation_level="AUTOCOMMIT")
-            return self._conn.execute(statement, params)
+            return self._conn
+
+    def execute(self, statement: Any, params: dict[str, Any]) -> Any:
+        conn = self.open()
+        with translate_errors(self.db):
+            return conn.execute(statement, params)
 
     def rowcount(self, statement: Any, params: dict[str, Any]) -> int:
         return int(self.execute(statement, params).rowcount or 0)
