@@ -46,13 +46,14 @@ from typing import Any
 from opsctl.domain.archive_names import object_name
 from opsctl.events import rfc3339
 from opsctl.exit_codes import ExitCode
-from opsctl.jobs import deletion_guard, logs_partitions, logs_recovery
+from opsctl.jobs import archive_lanes, deletion_guard, logs_partitions, logs_recovery
 from opsctl.jobs.archive_staging import staged_ahead
 from opsctl.jobs.context import JobContext
 from opsctl.jobs.result import JobResult
 from opsctl.ports import (
     ArchivedObject,
     CatalogRecord,
+    HeldLogs,
     LogArchive,
     LogBatch,
     LogPartitions,
@@ -100,6 +101,7 @@ class LogCleanupPorts:
     guard: deletion_guard.DeletionGuard | None = None
     table_rows: Callable[[], int] | None = None  # every row of the table, for the guard
     partitions: LogPartitions | None = None  # whole partitions to drop, when partitioned
+    held: HeldLogs | None = None  # archive by held deletes (PostgreSQL), two batches at once
 
 
 @dataclass
@@ -154,6 +156,11 @@ def run(ctx: JobContext, ports: LogCleanupPorts, params: LogCleanupParams) -> Jo
         def batches() -> None:
             if archive is None:
                 _delete_only(ctx, ports.logs, params, cutoff, tally, progress.advance)
+                return
+            if ports.held is not None:
+                _archive_in_lanes(ctx, ports.held, archive, params, cutoff, tally,
+                                  progress.advance)
+                archive.remove_marker()
                 return
             _archive_and_delete(ctx, ports.logs, archive, params, cutoff, tally,
                                 progress.advance)
@@ -217,6 +224,21 @@ def _delete_only(ctx: JobContext, logs: OldLogs, params: LogCleanupParams, cutof
             _pause(ctx, params)
 
 
+def _archive_in_lanes(ctx: JobContext, held: HeldLogs, archive: LogArchive,
+                      params: LogCleanupParams, cutoff: datetime, tally: _Tally,
+                      advance: Callable[[int], None]) -> None:
+    def record_of(stored: ArchivedObject, batch: LogBatch) -> CatalogRecord:
+        return _record(ctx, params, stored, batch.first_id, batch.last_id, batch.rows,
+                       batch.min_created_at, batch.max_created_at)
+
+    done = archive_lanes.run(ctx, held, archive, cutoff, params.batch_size, record_of,
+                             advance)
+    tally.archived += done.rows
+    tally.deleted += done.rows
+    tally.objects += done.objects
+    tally.interrupted = tally.interrupted or done.interrupted
+
+
 def _archive_and_delete(ctx: JobContext, logs: OldLogs, archive: LogArchive,
                         params: LogCleanupParams, cutoff: datetime, tally: _Tally,
                         advance: Callable[[int], None]) -> None:
@@ -264,7 +286,8 @@ def _archive_batch(ctx: JobContext, logs: OldLogs, archive: LogArchive,
     (its object is removed again, nothing deleted)."""
     name = _name(batch, ctx)
     try:
-        archive.write_marker(logs_recovery.marker(name, batch, cutoff, ctx.runtime.run_id))
+        archive.write_marker(logs_recovery.marker([(name, batch)], cutoff,
+                                                    ctx.runtime.run_id))
     except BaseException:
         archive.discard(staged)
         raise

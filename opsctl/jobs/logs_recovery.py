@@ -1,20 +1,26 @@
-"""``logs.cleanup`` after ``kill -9``: the in-flight marker, and settling the one object a
+"""``logs.cleanup`` after ``kill -9``: the in-flight marker, and settling the objects a
 killed run wrote but did not delete.
 
-Before each object is published, a marker names it. A run that dies between publishing an
-object and committing its delete leaves that marker behind; the next run first settles
-that object under the same checks as a batch: it deletes the object's rows only where they
-still equal the archived lines and are older than this run's cutoff, and catalogues the
-object in that transaction. If any of its rows changed (or became newer) since, the object
-is removed instead (its delete never committed, so its rows are all still in the table)
-and they are archived again in their current version.
+Before each object is published, a marker names it, with every other object published and
+not yet settled (two at most: PostgreSQL archives two batches at once). A run that dies
+between publishing an object and committing its delete leaves the marker behind; the next
+run first settles each object it names under the same checks as a batch: it deletes the
+object's rows only where they still equal the archived lines and are older than this
+run's cutoff, and catalogues the object in that transaction. An object already
+catalogued (its delete committed) or never created needs nothing. If any of its rows
+changed (or became newer) since, the object is removed instead (its delete never
+committed, so its rows are all still in the table) and they are archived again in their
+current version. The marker goes only once every object it names is settled.
+
+A marker naming one object keeps the shape earlier versions wrote and read
+(``{"object": ..., "first_id": ..., ...}``); several go in a list under ``objects``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,32 +48,41 @@ class Catalog:
                         CatalogRecord]
 
 
-def marker(name: str, batch: LogBatch, cutoff: datetime, run_id: str) -> bytes:
-    """The in-flight marker naming the object about to be published."""
-    return json.dumps({
-        "object": name, "first_id": batch.first_id, "last_id": batch.last_id,
-        "rows": batch.rows, "cutoff": rfc3339(cutoff), "run_id": run_id,
-    }).encode()
+def marker(objects: Sequence[tuple[str, LogBatch]], cutoff: datetime, run_id: str) -> bytes:
+    """The in-flight marker naming the objects published (or about to be) and not yet
+    settled, oldest first."""
+    entries = [{"object": name, "first_id": batch.first_id, "last_id": batch.last_id,
+                "rows": batch.rows} for name, batch in objects]
+    noted: dict[str, Any] = entries[0] if len(entries) == 1 else {"objects": entries}
+    return json.dumps({**noted, "cutoff": rfc3339(cutoff), "run_id": run_id}).encode()
 
 
 def recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, cutoff: datetime,
             catalog: Catalog) -> int:
-    """Settle the object a killed run left between its archive and its delete; the rows
-    that deleted (0 when there was nothing to settle or the object was discarded)."""
+    """Settle the objects a killed run left between their archive and their delete; the
+    rows that deleted (0 when there was nothing to settle or the objects were discarded)."""
     raw = archive.read_marker()
     if raw is None:
         return 0
     where = f"the in-flight marker under {archive.uri}"
     try:
         noted = json.loads(raw)
-        name, first, last, rows = (str(noted["object"]), int(noted["first_id"]),
-                                   int(noted["last_id"]), int(noted["rows"]))
-    except (ValueError, KeyError, TypeError) as exc:
+        entries = noted.get("objects", [noted])
+        named = [(str(entry["object"]), int(entry["first_id"]), int(entry["last_id"]),
+                  int(entry["rows"])) for entry in entries]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ArchiveUnavailable(f"{where} is not a marker opsctl wrote: {exc}") from exc
+    deleted = sum(_settle(ctx, logs, archive, cutoff, catalog, *entry) for entry in named)
+    archive.remove_marker()
+    return deleted
+
+
+def _settle(ctx: JobContext, logs: OldLogs, archive: LogArchive, cutoff: datetime,
+            catalog: Catalog, name: str, first: int, last: int, rows: int) -> int:
+    """Settle one object the marker names; the rows that deleted."""
     found = archive.read(name)
     if found is None or logs.is_catalogued(catalog.uri, catalog.key_of(name)):
-        archive.remove_marker()  # never written, or its delete committed: nothing to do
-        return 0
+        return 0  # never written, or its delete committed: nothing to do
     content, stored = found
     archived = _archived_rows(content, catalog.id_column, stored.uri)
     ids = sorted(archived)
@@ -80,7 +95,6 @@ def recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, cutoff: datetim
     record = catalog.record_of(stored, first, last, rows, min(stamps, default=None),
                                max(stamps, default=None))
     settled = logs.settle_archived(archived, cutoff, record)
-    deleted = 0
     if settled.stale:
         # Its delete never committed (it is not catalogued), so every row it holds that
         # still exists is in the table: archived again, in its current version.
@@ -93,16 +107,14 @@ def recover(ctx: JobContext, logs: OldLogs, archive: LogArchive, cutoff: datetim
             level="warning", uri=stored.uri, rows=rows, first_id=first, last_id=last,
             changed_ids=list(settled.stale)[:20],
         )
-    else:
-        deleted = settled.deleted
-        ctx.emitter.emit(
-            RECOVERED_EVENT,
-            f"finished the batch {first}-{last} an earlier run archived but did not delete",
-            uri=stored.uri, rows=rows, deleted_count=settled.deleted, first_id=first,
-            last_id=last,
-        )
-    archive.remove_marker()
-    return deleted
+        return 0
+    ctx.emitter.emit(
+        RECOVERED_EVENT,
+        f"finished the batch {first}-{last} an earlier run archived but did not delete",
+        uri=stored.uri, rows=rows, deleted_count=settled.deleted, first_id=first,
+        last_id=last,
+    )
+    return settled.deleted
 
 
 def _archived_rows(content: bytes, id_column: str, uri: str) -> dict[int, dict[str, Any]]:

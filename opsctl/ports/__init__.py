@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from opsctl.ports.logs import (
         ArchivedObject,
         CatalogRecord,
+        HeldBatch,
+        HeldLogs,
         LogArchive,
         LogBatch,
         LogStatsSource,
@@ -105,6 +107,8 @@ __all__ = [
     "FileStore",
     "FindingReport",
     "FormatAggregate",
+    "HeldBatch",
+    "HeldLogs",
     "HeldPartition",
     "HistorySnapshot",
     "JobHistory",

@@ -112,6 +112,34 @@ class OldLogs(Protocol):
     def is_catalogued(self, uri: str, key: str) -> bool: ...
 
 
+class HeldBatch(Protocol):
+    """A batch whose rows are deleted in a transaction still open: nobody else sees them
+    gone, and nothing is durable, until ``commit``."""
+
+    batch: LogBatch  # exactly the rows the open transaction deleted
+
+    def commit(self, record: CatalogRecord) -> None:
+        """Catalogue ``record`` and commit the delete with it, synchronously."""
+
+    def release(self) -> None:
+        """Roll the delete back (the rows stay); never raises."""
+
+
+class HeldLogs(Protocol):
+    """PostgreSQL's archive path: each batch deleted first, in a transaction held open
+    until its object is written and verified, so the lines archived are exactly the rows
+    deleted and the delete becomes real only once the object is safe."""
+
+    def spans(self, cutoff: datetime, size: int) -> Generator[tuple[int | None, int], None, None]:
+        """``(after_id, last_id)`` of each batch of ``size`` eligible rows, in id order,
+        computed one at a time; close the generator when done."""
+
+    def take(self, cutoff: datetime, after_id: int | None, last_id: int) -> HeldBatch | None:
+        """Delete the eligible rows with ``after_id < id <= last_id`` in a transaction left
+        open; None (nothing held) when none is left. Each calling thread has a
+        connection of its own and holds at most one batch at a time."""
+
+
 @dataclass(frozen=True)
 class ArchivedObject:
     name: str

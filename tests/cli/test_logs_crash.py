@@ -95,7 +95,8 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(
         proc.communicate(timeout=30)
         orphans = check_nothing_lost(original, db_url, target / "export_logs")
         orphans_seen += bool(orphans)
-        assert len(orphans) <= size, f"attempt {attempt}: more than one batch in flight"
+        # Two batches are in flight at once on PostgreSQL (two lanes), one on SQLite.
+        assert len(orphans) <= 2 * size, f"attempt {attempt}: more than two batches in flight"
 
     final = start_logs_cleanup(home, db_url, *args, "--batch-size", "1000")
     stdout, stderr = final.communicate(timeout=60)

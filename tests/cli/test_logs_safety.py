@@ -120,8 +120,9 @@ def locker(pg_url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def wait_until_blocked(url: str, proc: subprocess.Popen[str]) -> None:
-    """Until one of opsctl's sessions waits for a row lock (its batch delete)."""
+def wait_until_blocked(url: str, proc: subprocess.Popen[str], sessions: int = 1) -> None:
+    """Until ``sessions`` of opsctl's sessions wait for a lock (a batch delete waiting for
+    a row, or a batch's catalogue row waiting for the catalogue table)."""
     engine = create_engine(url)
     try:
         for _ in range(600):
@@ -129,7 +130,7 @@ def wait_until_blocked(url: str, proc: subprocess.Popen[str]) -> None:
             with engine.connect() as conn:
                 if conn.execute(text(
                         "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                        "'opsctl' AND wait_event_type = 'Lock'")).scalar_one():
+                        "'opsctl' AND wait_event_type = 'Lock'")).scalar_one() >= sessions:
                     return
             time.sleep(0.1)
         raise AssertionError("opsctl never waited for the row lock")
@@ -188,13 +189,23 @@ def test_a_row_changed_while_its_batch_is_archived_is_archived_in_its_new_versio
 def test_recovery_does_not_delete_a_row_changed_after_the_kill(
     db_url: str, home: Path, archive: Archive, locker: Connection
 ) -> None:
+    from opsctl.adapters.db.database import Database
+    from opsctl.adapters.db.migrations import ensure_schema
+
     seed(db_url, 300)
+    db = Database(db_url)
+    ensure_schema(db)  # the catalogue table, to hold before the run starts
+    db.dispose()
     locker.begin()
-    locker.execute(text("SELECT 1 FROM export_logs WHERE id = 150 FOR UPDATE"))
+    # Each batch is deleted, archived and verified, then its delete commits with its
+    # catalogue row: holding the catalogue stops both batches in flight (1-100, 101-200)
+    # with their objects published and their deletes not committed.
+    locker.execute(text("LOCK TABLE opsctl_archive_objects IN SHARE MODE"))
     proc = start(home, db_url, archive, "--batch-size", "100")
-    wait_until_blocked(db_url, proc)  # batch 101-200 is archived; its delete waits
+    wait_until_blocked(db_url, proc, sessions=2)
     proc.kill()
     proc.communicate(timeout=30)
+    assert len([name for name in archive.objects() if name.endswith(".jsonl.gz")]) == 2
     locker.execute(text("UPDATE export_logs SET created_at = now(), "
                         "error_message = 'UPDATED AFTER KILL' WHERE id = 150"))
     locker.commit()
@@ -206,8 +217,10 @@ def test_recovery_does_not_delete_a_row_changed_after_the_kill(
     assert table_rows(db_url)[150]["error_message"] == "UPDATED AFTER KILL"
     assert sorted(table_rows(db_url)) == [150]
     check_nothing_lost(db_url, archive, range(1, 301))
-    assert [json.loads(line)["type"] for line in stdout.splitlines()].count(
-        "export_log_archive_discarded") == 1
+    types = [json.loads(line)["type"] for line in stdout.splitlines()]
+    # 1-100 is finished as it was archived; 101-200 holds a row changed since: removed.
+    assert types.count("export_log_archive_recovered") == 1
+    assert types.count("export_log_archive_discarded") == 1
     assert sum(entry["rows"] for entry in catalog(db_url)) == 299
     assert not any(name.startswith(".inflight") for name in archive.objects())
 

@@ -8,9 +8,10 @@ content is accepted (the same rows written again, perhaps by another compressor:
 content is compared decompressed); different content is an error before any row is
 deleted. On a file system without hard links the object is created with ``O_EXCL``
 instead (still exclusive, but a crash mid-write can leave a short file, which verification
-and ``logs verify`` then report). There are two temporary names per directory (the next
-object is staged while the one before is published), because only the lock holder writes
-here and a killed run must not leave a trail of partial files.
+and ``logs verify`` then report). There are a few fixed temporary names per directory, one
+per object staged at once (the next object is staged while the one before is published,
+or two lanes each stage their own), because only the lock holder writes here and a killed
+run must not leave a trail of partial files.
 
 Archive objects are fsynced, file and directory, before ``write`` (or ``publish``)
 returns, because their rows are deleted next and a power cut must not take the only copy. The in-flight marker is
@@ -24,7 +25,8 @@ import contextlib
 import errno
 import hashlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,9 +41,10 @@ from opsctl.domain.archive_names import LEGACY_MARKER_NAME, MARKER_NAME
 from opsctl.errors import ArchiveUnavailable
 from opsctl.ports import ArchivedObject, StagedObject
 
-# Two names, so one object is staged while the one before is published; the marker has
-# its own. A killed run leaves at most these behind, each rewritten by the next run.
-_TEMPORARIES = (".opsctl-writing.tmp", ".opsctl-writing-2.tmp")
+# One name per object staged and not yet published or discarded (at most two at once: the
+# next batch's while the current one is published, or one per lane); the marker has its
+# own. A killed run leaves at most these behind, each rewritten by the next run.
+_TEMPORARIES = (".opsctl-writing.tmp", ".opsctl-writing-2.tmp", ".opsctl-writing-3.tmp")
 _MARKER_TEMPORARY = ".opsctl-marker.tmp"
 _READ_CHUNK = 1 << 20
 # link() refused because the file system has no hard links (FAT, some FUSE and SMB mounts).
@@ -57,7 +60,9 @@ class LocalArchive:
         self.gzip_level = gzip_level
         self.marker = marker
         self.uri = directory.as_uri()
-        self._slot = 0
+        self._free = list(_TEMPORARIES)  # temporary names no staged object holds
+        self._holders: dict[str, StagedObject] = {}  # the others: the object holding each
+        self._names = threading.Lock()
         self._made = False  # the directory is known to exist
 
     def _path(self, name: str) -> Path:
@@ -69,12 +74,14 @@ class LocalArchive:
         return self.publish(name, self.stage(payload))
 
     def stage(self, payload: bytes) -> StagedObject:
-        """Compress, write and fsync under the next of two temporary names: one object
-        can be staged while the one before is published."""
+        """Compress, write and fsync under a temporary name of its own until published or
+        discarded (safe from several threads at once)."""
         data, digest = compress(payload, self.gzip_level)
-        self._slot = (self._slot + 1) % len(_TEMPORARIES)
-        temporary = self.directory / _TEMPORARIES[self._slot]
-        with _or_unavailable(temporary, f"archive data to {temporary}"):
+        with self._names:
+            if not self._free:
+                raise RuntimeError("more archive objects staged at once than temporary names")
+            temporary = self.directory / self._free.pop(0)
+        with _or_unavailable(temporary, f"archive data to {temporary}", self._release):
             if not self._made:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._made = True
@@ -87,7 +94,10 @@ class LocalArchive:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        return StagedObject(payload, data, digest, str(temporary))
+        staged = StagedObject(payload, data, digest, str(temporary))
+        with self._names:
+            self._holders[temporary.name] = staged
+        return staged
 
     def publish(self, name: str, staged: StagedObject) -> ArchivedObject:
         final = self._path(name)
@@ -117,9 +127,24 @@ class LocalArchive:
         return ArchivedObject(name, final.as_uri(), size, digest)
 
     def discard(self, staged: StagedObject) -> None:
-        if staged.path:
+        """Remove a staged object's temporary file and free its name, once: a second
+        discard of the same object must not touch the name another object holds now."""
+        if not staged.path:
+            return
+        temporary = Path(staged.path)
+        with self._names:
+            if self._holders.get(temporary.name) is not staged:
+                return
+            del self._holders[temporary.name]
             with contextlib.suppress(OSError):
-                Path(staged.path).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
+            self._free.append(temporary.name)
+
+    def _release(self, temporary: Path) -> None:
+        """Free the name of a temporary whose staging failed (no object holds it)."""
+        with self._names:
+            if temporary.name not in self._free and temporary.name not in self._holders:
+                self._free.append(temporary.name)
 
     def _create_exclusively(self, final: Path, data: bytes, digest: str,
                             payload: bytes) -> tuple[int, str]:
@@ -225,11 +250,17 @@ def _fsync_directory(directory: Path) -> None:
 
 
 @contextmanager
-def _or_unavailable(temporary: Path, what: str) -> Iterator[None]:
-    """A write through ``temporary`` that fails removes it and stops the run (exit 3)."""
+def _or_unavailable(temporary: Path, what: str,
+                    release: Callable[[Path], None] | None = None) -> Iterator[None]:
+    """A write through ``temporary`` that fails removes it (and frees its name) and stops
+    the run (exit 3)."""
     try:
         yield
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        raise ArchiveUnavailable(f"cannot write {what}: {exc.strerror or exc}") from exc
+        if release is not None:
+            release(temporary)
+        if isinstance(exc, OSError):
+            raise ArchiveUnavailable(f"cannot write {what}: {exc.strerror or exc}") from exc
+        raise

@@ -154,7 +154,7 @@ class BatchReader:
         if not rows:
             return None
         payload = lines.encode() + b"\n"
-        _check_lines(payload, rows)
+        check_lines(payload, rows)
         return LogBatch(int(first), int(last), int(rows), str(version), payload,
                         oldest, newest)
 
@@ -199,7 +199,7 @@ def full_table(conn: Connection, table: Table) -> Table:
     return Table(table.name, MetaData(), *columns, schema=table.schema)
 
 
-def _check_lines(payload: bytes, rows: int) -> None:
+def check_lines(payload: bytes, rows: int) -> None:
     found = payload.count(b"\n")
     if found != rows:
         raise OpsctlError(f"archive batch has {found} lines for {rows} rows; nothing deleted")

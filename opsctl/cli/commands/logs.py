@@ -97,14 +97,16 @@ def cleanup(
             if location:
                 archive_port = _archive(session, location,
                                         marker_name(repository.source_identity()))
-            partitions = None
+            partitions = held = None
             if not repository.db.is_sqlite:  # also to report what earlier runs detached
                 from opsctl.adapters.db.partitions import PartitionsRepository
 
                 partitions = stack.enter_context(closing(
                     PartitionsRepository(repository.db, settings.source)))
+                if archive_port is not None:
+                    held = stack.enter_context(closing(repository.held()))
             ports = LogCleanupPorts(repository, archive_port, guard, repository.count_rows,
-                                    partitions)
+                                    partitions, held)
             return logs_cleanup.run(job_ctx, ports, params)
 
     session.run_job(logs_cleanup.JOB, logs_cleanup.SUMMARY_TYPE, work, mutating=True,

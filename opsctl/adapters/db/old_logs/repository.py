@@ -16,6 +16,7 @@ from opsctl.adapters.db.database import Database, RunConnection
 from opsctl.adapters.db.instants import not_comparable, older_than
 from opsctl.adapters.db.log_lines import BatchReader, full_table
 from opsctl.adapters.db.old_logs import postgres, sqlite
+from opsctl.adapters.db.old_logs.held import HeldDeletes
 from opsctl.adapters.db.old_logs.statements import (
     FIRST,
     IDS_PER_STATEMENT,
@@ -216,6 +217,31 @@ class OldLogsRepository:
             finally:
                 selector.close()
                 worker.submit(deleter.close)
+
+    def spans(self, cutoff: datetime, size: int) -> Generator[tuple[int | None, int], None, None]:
+        """``(after_id, last_id)`` of each batch of ``size`` eligible rows in id order, one
+        bounds statement each (as the delete-only path picks its batches), on a connection
+        of its own so a caller can ask for the next while batches are deleted. Nothing is
+        cut up front: cutting every batch in one window over all the eligible rows cost
+        half a second per million rows before any batch could start."""
+        upper = self.upper_bound(cutoff)
+        if upper is None:
+            return
+        selector = OwnConnection(self.db)
+        after: int | None = None
+        try:
+            while (bounds := self._bounds(selector, cutoff, after, size, upper)) is not None:
+                last, more = bounds
+                yield after, last
+                if not more:
+                    return
+                after = last
+        finally:
+            selector.close()
+
+    def held(self) -> HeldDeletes:
+        """PostgreSQL's archive path (``HeldLogs``); close it when the run is over."""
+        return HeldDeletes(self.db, self.table, self.spans)
 
     def batches(
         self, cutoff: datetime, size: int, after_id: int | None = None
