@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Generator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,6 +105,7 @@ class FakeArchive:
     fail_verify: str | None = None
     staged: int = 0  # objects staged, and of those discarded unpublished
     discarded: int = 0
+    markers: list[bytes] = field(default_factory=list)  # every marker written, in order
 
     def stage(self, payload: bytes) -> StagedObject:
         self.staged += 1
@@ -144,6 +146,7 @@ class FakeArchive:
         if self.fail_write == MARKER_NAME:
             raise ArchiveUnavailable("cannot write the marker")
         self.calls.append("write marker")
+        self.markers.append(content)
         self.objects[MARKER_NAME] = content
 
     def read_marker(self) -> bytes | None:
@@ -184,3 +187,51 @@ def objects_rows(archive: FakeArchive) -> dict[str, list[int]]:
 
 def lines(*ids: int) -> bytes:
     return b"".join(json.dumps({"id": i, "note": f"row {i}"}).encode() + b"\n" for i in ids)
+
+
+class FakeHeldLogs:
+    """``HeldLogs`` over a ``FakeLogs``'s rows: a taken batch's rows are gone only once it
+    commits (with its catalogue row); ``before_commit(batch)`` runs first in the lane."""
+
+    def __init__(self, logs: FakeLogs) -> None:
+        self.logs = logs
+        self.lock = threading.Lock()
+        self.held: set[int] = set()  # first ids of batches deleted, not yet committed
+        self.before_commit: Callable[[LogBatch], None] = lambda batch: None
+
+    def spans(self, cutoff: datetime, size: int) -> Generator[tuple[int | None, int], None, None]:
+        after: int | None = None
+        while ids := self.logs._eligible(cutoff, after)[:size]:
+            with self.lock:
+                self.logs.calls.append(f"span {ids[0]}-{ids[-1]}")
+            yield after, ids[-1]
+            after = ids[-1]
+
+    def take(self, cutoff: datetime, after_id: int | None, last_id: int) -> FakeHeld | None:
+        with self.lock:
+            ids = [i for i in self.logs._eligible(cutoff, after_id) if i <= last_id]
+            if not ids:
+                return None
+            self.logs.calls.append(f"take {ids[0]}-{ids[-1]}")
+            self.held.add(ids[0])
+        return FakeHeld(self, LogBatch(ids[0], ids[-1], len(ids), "", lines(*ids), OLD, OLD),
+                        ids)
+
+
+class FakeHeld:
+    def __init__(self, owner: FakeHeldLogs, batch: LogBatch, ids: list[int]) -> None:
+        self.owner, self.batch, self.ids = owner, batch, ids
+
+    def commit(self, record: CatalogRecord) -> None:
+        self.owner.before_commit(self.batch)
+        with self.owner.lock:
+            self.owner.held.discard(self.batch.first_id)
+            self.owner.logs.calls.append(f"commit {self.batch.first_id}-{self.batch.last_id}")
+            for i in self.ids:
+                del self.owner.logs.rows[i]
+            self.owner.logs.catalog.append(record)
+
+    def release(self) -> None:
+        with self.owner.lock:
+            self.owner.held.discard(self.batch.first_id)
+            self.owner.logs.calls.append(f"release {self.batch.first_id}-{self.batch.last_id}")

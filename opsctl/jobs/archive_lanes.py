@@ -89,7 +89,7 @@ def run(ctx: JobContext, held: HeldLogs, archive: LogArchive, cutoff: datetime, 
     done = Archived()
 
     def settle(after: int | None, last: int) -> tuple[LogBatch, ArchivedObject] | None:
-        if stopping.is_set():
+        if stopping.is_set() or ctx.stop_requested:  # no batch starts after a stop
             return None
         taken = held.take(cutoff, after, last)
         if taken is None:

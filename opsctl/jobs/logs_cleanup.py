@@ -3,8 +3,11 @@ archiving each batch first when asked to.
 
 The guarantees, and how they are kept:
 
-- **Archive before delete, and only what was archived.** A batch's object is written,
-  read back and compared (size and sha256) before its rows are deleted, and the delete
+- **Archive before delete, and only what was archived.** On PostgreSQL (the ``held``
+  port, ``archive_lanes``) a batch is deleted first in a transaction held open, which
+  returns exactly the rows it removes; its object is written, read back and compared
+  (size and sha256) before that delete commits, two batches at once. Elsewhere a batch's
+  object is written and verified before its rows are deleted, and the delete
   removes the batch's rows only in the versions that were read: a row updated, re-dated,
   added or removed since the read makes the delete remove nothing (the adapter compares
   inside the delete's own transaction). Such a batch's object is removed and the batch

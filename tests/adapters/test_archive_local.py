@@ -195,3 +195,48 @@ def test_a_temporary_name_left_on_an_object_never_lets_staging_rewrite_it(
 
     archive.verify(written)
     assert gzip.decompress((tmp_path / "a" / "one.jsonl.gz").read_bytes()) == b'{"id":1}\n'
+
+
+def test_a_late_discard_never_removes_the_temporary_another_object_holds_now(
+    tmp_path: Path,
+) -> None:
+    archive = LocalArchive(tmp_path / "a")
+    first = archive.stage(b'{"id":1}\n')
+    archive.publish("one.jsonl.gz", first)  # frees its temporary name
+    later = [archive.stage(b'{"id":%d}\n' % i) for i in (2, 3, 4)]  # the last reuses it
+    assert later[-1].path == first.path
+
+    archive.discard(first)  # publish discarded it already: nothing more to do
+
+    assert archive.publish("four.jsonl.gz", later[-1]).bytes == len(later[-1].data)
+    for staged in later[:-1]:
+        archive.discard(staged)
+    assert gzip.decompress((tmp_path / "a" / "four.jsonl.gz").read_bytes()) == b'{"id":4}\n'
+    assert not list((tmp_path / "a").glob("*.tmp"))
+
+
+def test_two_threads_stage_and_publish_at_once(tmp_path: Path) -> None:
+    import threading
+
+    archive = LocalArchive(tmp_path / "a")
+    failures: list[BaseException] = []
+
+    def lane(start: int) -> None:
+        try:
+            for i in range(start, 120, 2):
+                written = archive.publish(f"{i}.jsonl.gz", archive.stage(b'{"id":%d}\n' % i))
+                archive.verify(written)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    lanes = [threading.Thread(target=lane, args=(k,)) for k in (0, 1)]
+    for thread in lanes:
+        thread.start()
+    for thread in lanes:
+        thread.join()
+
+    assert failures == []
+    for i in range(120):
+        assert gzip.decompress((tmp_path / "a" / f"{i}.jsonl.gz").read_bytes()) == (
+            b'{"id":%d}\n' % i)
+    assert not list((tmp_path / "a").glob("*.tmp"))
