@@ -159,6 +159,25 @@ def test_delete_batches_leaves_nothing_in_flight_when_closed(
     assert remaining_ids(db_url) == [5, 6, 7, 8, 9, 10]
 
 
+def test_delete_batches_never_delete_a_row_made_newer_after_its_batch_was_picked(
+    db_url: str, repo: OldLogsRepository
+) -> None:
+    seed(db_url, [OLD] * 6)
+    table = source_table("export_logs", {})
+    engine = create_engine(db_url)
+    walk = repo.delete_batches(CUTOFF, 2)
+    try:
+        # The next batch (3, 4) is picked while this one is deleted, on another
+        # connection; the application then makes row 3 recent before its delete.
+        assert next(walk) == 2
+        with engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == 3).values(created_at=NEW))
+        assert list(walk) == [1, 2]
+    finally:
+        engine.dispose()
+    assert remaining_ids(db_url) == [3]
+
+
 def test_a_batch_holds_every_column_as_one_json_line_per_row(
     db_url: str, repo: OldLogsRepository
 ) -> None:
