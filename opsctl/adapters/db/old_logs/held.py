@@ -26,6 +26,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Generator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Table
 
@@ -56,6 +57,22 @@ def take_sql(conn: Connection, table: Table) -> str:
         created_at=sql.Identifier(c.created_at.name),
     )
     return query.as_string(conn.connection.driver_connection)
+
+
+def _lines_as_bytes(conn: Connection) -> None:
+    """Text from this connection comes as the bytes the server sent: a batch's lines go
+    to the archive as UTF-8 bytes, so decoding them (2 MB a batch) only to encode them
+    again cost the lane's thread, holding the GIL, for nothing. Only ``take`` reads text
+    on a lane's connection."""
+    from psycopg.adapt import Loader
+
+    class RawText(Loader):
+        def load(self, data: Any) -> bytes:
+            return bytes(data)
+
+    raw = conn.connection.driver_connection
+    assert raw is not None  # an open connection
+    raw.adapters.register_loader("text", RawText)
 
 
 class _Held:
@@ -103,7 +120,7 @@ class HeldDeletes:
         if not rows:
             _Held(self.db, conn, LogBatch(0, 0, 0, "", b"")).release()
             return None
-        payload = lines.encode() + b"\n"
+        payload = bytes(lines) + b"\n"
         held = _Held(self.db, conn, LogBatch(int(first), int(last), int(rows), "", payload,
                                              oldest, newest))
         try:
@@ -123,6 +140,7 @@ class HeldDeletes:
                 # The JSON of a timestamptz carries the session's zone: make it UTC.
                 conn.exec_driver_sql("SET TIME ZONE 'UTC'")
                 conn.commit()
+                _lines_as_bytes(conn)
             self._local.conn = conn
         return conn
 
