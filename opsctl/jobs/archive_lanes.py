@@ -80,9 +80,13 @@ class _InFlight:
 
 def run(ctx: JobContext, held: HeldLogs, archive: LogArchive, cutoff: datetime, size: int,
         record_of: Callable[[ArchivedObject, LogBatch], CatalogRecord],
-        advance: Callable[[int], None]) -> Archived:
+        advance: Callable[[int], None], pause_s: float = 0.0) -> Archived:
     """Archive and delete every eligible batch; what was settled, even when a lane fails
-    (then the failure is raised once the other lane has finished its batch)."""
+    (then the failure is raised once the other lane has finished its batch).
+
+    ``pause_s`` (``batch_pause_ms``) spares a busy primary: one lane, and a wait after
+    each batch before the next starts."""
+    lanes_wanted = 1 if pause_s > 0 else LANES
     run_id = ctx.runtime.run_id
     in_flight = _InFlight(archive, cutoff, run_id)
     stopping = threading.Event()
@@ -127,16 +131,23 @@ def run(ctx: JobContext, held: HeldLogs, archive: LogArchive, cutoff: datetime, 
 
     pending: deque[Future[tuple[LogBatch, ArchivedObject] | None]] = deque()
     with closing(held.spans(cutoff, size)) as spans, \
-            ThreadPoolExecutor(LANES, thread_name_prefix="opsctl-lane") as lanes:
+            ThreadPoolExecutor(lanes_wanted, thread_name_prefix="opsctl-lane") as lanes:
         try:
             for after, last in spans:
                 if ctx.stop_requested:  # the batches queued are not started
                     stopping.set()
                     done.interrupted = True
                     break
-                # One more than the lanes: the next batch starts the moment a lane frees.
+                if pause_s > 0 and done.objects:
+                    ctx.pause(pause_s)  # after the batch before; a stop ends the wait
+                    if ctx.stop_requested:
+                        stopping.set()
+                        done.interrupted = True
+                        break
                 pending.append(lanes.submit(settle, after, last))
-                while len(pending) > LANES:
+                # One more than the lanes, so the next batch starts the moment a lane
+                # frees; with a pause, each batch is finished before the next is cut.
+                while len(pending) > (lanes_wanted if pause_s <= 0 else 0):
                     collect(pending.popleft())
             while pending:
                 collect(pending.popleft())

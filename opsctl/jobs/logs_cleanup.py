@@ -235,7 +235,7 @@ def _archive_in_lanes(ctx: JobContext, held: HeldLogs, archive: LogArchive,
                        batch.min_created_at, batch.max_created_at)
 
     done = archive_lanes.run(ctx, held, archive, cutoff, params.batch_size, record_of,
-                             advance)
+                             advance, params.batch_pause_ms / 1000)
     tally.archived += done.rows
     tally.deleted += done.rows
     tally.objects += done.objects

@@ -150,3 +150,19 @@ def test_a_rerun_settles_both_objects_a_killed_run_left() -> None:
     f = result.fields
     assert (f["deleted_count"], f["recovered_count"], f["archived_count"]) == (5, 2, 3)
     assert MARKER_NAME not in archive.objects
+
+
+def test_a_batch_pause_runs_one_batch_at_a_time_with_a_wait_between() -> None:
+    logs, archive = FakeLogs(old=[1, 2, 3, 4, 5]), FakeArchive()
+    held = FakeHeldLogs(logs)
+    ctx, _ = make_ctx()
+    waits: list[float] = []
+    ctx.runtime.stop.wait = lambda seconds: waits.append(seconds) or False  # type: ignore[method-assign]
+
+    result = logs_cleanup.run(ctx, ports(logs, archive, held), params(batch_pause_ms=250))
+
+    assert result.fields["deleted_count"] == 5
+    assert waits == [0.25, 0.25]
+    steps = [c for c in logs.calls if c.startswith(("take", "commit"))]
+    assert steps == ["take 1-2", "commit 1-2", "take 3-4", "commit 3-4", "take 5-5",
+                     "commit 5-5"]  # never two batches at once
