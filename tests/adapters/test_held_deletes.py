@@ -5,6 +5,7 @@ batches would."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -187,3 +188,39 @@ def test_two_threads_hold_two_batches_at_once(pg_url: str, held: HeldDeletes) ->
 
     assert results == {"a": (1, 3), "b": (4, 6)}
     assert ids(pg_url) == []
+
+
+def test_remapped_and_unknown_columns_are_archived_under_their_real_names(pg_url: str) -> None:
+    from opsctl.settings.data import SourceColumns
+
+    columns = {"id": "log_id", "created_at": "inserted_at"}
+    insert_exports(pg_url, [export_row(id=5, created_at=OLD, user_id="u")],
+                   table="audit_exports", columns=columns)
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_exports ADD COLUMN region TEXT"))
+        conn.execute(text("UPDATE audit_exports SET region = 'eu-west-1'"))
+    engine.dispose()
+    ensure_schema(Database(pg_url))
+    repo = OldLogsRepository(Database(pg_url), SourceSettings(
+        table="audit_exports", columns=SourceColumns(**columns)))
+    deletes = repo.held()
+    try:
+        [(after, last)] = list(deletes.spans(CUTOFF, 10))
+        taken = deletes.take(CUTOFF, after, last)
+        assert taken is not None
+        row = json.loads(taken.batch.payload)
+        assert list(row) == [
+            "log_id", "export_id", "user_id", "format", "status", "conversation_count",
+            "duration_ms", "file_size_bytes", "file_path", "error_type", "error_message",
+            "inserted_at", "expires_at", "region",
+        ]
+        assert (row["log_id"], row["region"], row["user_id"]) == (5, "eu-west-1", "u")
+        assert row["inserted_at"] == "2026-09-28T00:00:00+00:00"
+        taken.commit(record(taken.batch))
+    finally:
+        deletes.close()
+        repo.close()
+        repo.db.dispose()
+
+    assert query(pg_url, "SELECT count(*) FROM audit_exports") == [(0,)]
