@@ -193,7 +193,8 @@ def archived_lines(directory: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def start_logs_cleanup(home: Path, url: str, *args: str) -> Any:
+def start_logs_cleanup(home: Path, url: str, *args: str,
+                       env: Mapping[str, str] | None = None) -> Any:
     """``opsctl logs cleanup`` as a real process (JSON output, piped), for signals and
     ``kill -9``; the deletion guard's fraction is off, since nearly every row is old."""
     import subprocess
@@ -201,7 +202,7 @@ def start_logs_cleanup(home: Path, url: str, *args: str) -> Any:
 
     repo = Path(__file__).resolve().parents[1]
     env = {**isolated_env(home, url), "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1",
-           "OPSCTL_LOGS__MAX_DELETE_FRACTION": "1"}
+           "OPSCTL_LOGS__MAX_DELETE_FRACTION": "1", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "opsctl", "--output", "json", "logs", "cleanup", *args],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,8 +1,8 @@
 """What only real processes show: ``logs cleanup --archive`` killed with SIGKILL at random
 points loses no row and, once rerun to completion, leaves no row in two archive objects,
 also while the application updates and re-dates rows all along (every archived row is its
-last version); SIGTERM and SIGINT stop it between batches with its summary and exit
-143 / 130."""
+last version); SIGTERM and SIGINT stop it, and a run without archive, between batches
+with its summary, exact counts and exit 143 / 130."""
 
 from __future__ import annotations
 
@@ -136,6 +136,32 @@ def test_a_signal_stops_between_batches_with_the_summary(
     assert len(remaining(db_url)) == 6010 - summary["deleted_count"]
     assert check_nothing_lost(original, db_url, target / "export_logs") == []
     assert not list((target / "export_logs").glob(".inflight*"))
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_a_delete_only_run_with_exact_counts(
+    home: Path, db_url: str, signum: int, code: int
+) -> None:
+    seed(db_url, 3000, 10)
+    proc = start_logs_cleanup(home, db_url, "--no-archive", "--batch-size", "50",
+                              env={"OPSCTL_LOGS__BATCH_PAUSE_MS": "20"})
+    deadline = time.monotonic() + 30
+    while len(remaining(db_url)) > 3010 - 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == code, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    assert (summary["type"], summary["state"], summary["exit_code"]) == (
+        "export_log_cleanup_complete", "interrupted", code)
+    left = len(remaining(db_url)) - 10  # the old rows the run left
+    assert summary["eligible_count"] == 3000
+    assert 200 <= summary["deleted_count"] < 3000
+    # Every batch whose delete committed is counted, and only those.
+    assert summary["deleted_count"] == 3000 - left
+    assert summary["skipped_count"] == left
     assert "Traceback" not in stderr
 
 
