@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from opsctl.adapters.storage.local import _PLAIN_KEY, LocalFileStore, _Walk
+from opsctl.adapters.storage.local import (
+    _PLAIN_KEY,
+    DELETE_LANES,
+    LocalFileStore,
+    _lanes,
+    _Walk,
+)
 from opsctl.domain.paths import safe_key
 from opsctl.errors import ConfigError
 from opsctl.ports import ExpiredExport
@@ -171,6 +178,58 @@ def test_many_directories_in_one_chunk_leak_no_descriptor(root: Path) -> None:
     assert [o.state for o in outcomes] == ["deleted"] * 300
     assert len(os.listdir("/proc/self/fd")) == before
     assert not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_lanes_keep_each_directory_together_and_deal_directories_out() -> None:
+    files = [item(f"d{n % 6}/f{n}.json", 1, n) for n in range(24)] + [item("top.json", 1, 99)]
+    lanes = _lanes(files)
+    assert len(lanes) == DELETE_LANES == 4
+    assert sorted(p for lane in lanes for p in lane) == list(range(25))
+    for lane in lanes:
+        assert lane == sorted(lane)  # each lane goes in the chunk's order
+    lane_of = {files[p].file_path.rpartition("/")[0]: i for i, lane in enumerate(lanes)
+               for p in lane}
+    # d0..d3 take lanes 0..3, d4 and d5 lanes 0 and 1, the root's file lane 2.
+    assert lane_of == {"d0": 0, "d1": 1, "d2": 2, "d3": 3, "d4": 0, "d5": 1, "": 2}
+    assert [_lanes([item("a/1"), item("a/2")])] == [[[0, 1]]]
+
+
+def test_a_chunk_deleted_in_lanes_reports_every_outcome_in_its_order(
+    root: Path, canary: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (root / "d3").mkdir()
+    (root / "d3" / "link.json").symlink_to(canary)
+    files = []
+    expected = []
+    for n in range(120):
+        path = f"d{n % 8}/f{n}.json"
+        if n % 10 == 3:  # in d3: a symlink where the file should be
+            path = "d3/link.json"
+            expected.append("failed")
+        elif n % 10 == 7:  # never written
+            expected.append("missing")
+        else:
+            write(root / path, b"x" * n)
+            expected.append("deleted")
+        files.append(item(path, None, n))
+    threads: set[str] = set()
+    unlink = os.unlink
+
+    def watched(*args: object, **kwargs: object) -> None:
+        threads.add(threading.current_thread().name)
+        unlink(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", watched)
+    before = len(os.listdir("/proc/self/fd"))
+    outcomes = LocalFileStore(root).delete(files)
+    assert [o.export.id for o in outcomes] == list(range(120))
+    assert [o.state for o in outcomes] == expected
+    assert [o.size for o in outcomes if o.state == "deleted"] == [
+        n for n in range(120) if n % 10 not in (3, 7)]
+    assert len(threads) == DELETE_LANES  # the calling thread and three more
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert canary.read_text() == "must survive"
+    assert not any(p.is_file() and not p.is_symlink() for p in root.rglob("*"))
 
 
 def test_few_descriptors_still_reach_deep_files(root: Path) -> None:

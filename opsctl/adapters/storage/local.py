@@ -24,6 +24,7 @@ import os
 import re
 import resource
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from opsctl.domain.paths import UnsafePath, safe_key
@@ -31,6 +32,13 @@ from opsctl.errors import ConfigError, StorageUnavailable
 from opsctl.ports import ExpiredExport, FileOutcome
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Unlinks at once. An unlink waits mostly on the filesystem (its journal and directory
+# blocks), not on a core: on ext4 with two cores, 6,400 files in 256 directories took
+# 0.64-0.73 s one at a time, 0.36-0.45 s two at a time and 0.28-0.32 s four at a time
+# (`find -delete`: 0.49-0.53 s).
+DELETE_LANES = 4
+# Below this many files a chunk is deleted on the calling thread: no pool to start.
+_LANES_FROM = 64
 
 
 def _max_open_dirs() -> int:
@@ -75,8 +83,46 @@ class LocalFileStore:
         return self._each(files, remove=False)
 
     def _each(self, files: list[ExpiredExport], *, remove: bool) -> list[FileOutcome]:
-        with _Walk(self.root, self.max_open_dirs) as walk:
-            return [walk.handle(item, remove=remove) for item in files]
+        lanes = _lanes(files) if remove and len(files) >= _LANES_FROM else []
+        with _Walk(self.root, self.max_open_dirs // max(1, len(lanes))) as walk:
+            if len(lanes) < 2:
+                return [walk.handle(item, remove=remove) for item in files]
+            return self._in_lanes(files, lanes, walk)
+
+    def _in_lanes(self, files: list[ExpiredExport], lanes: list[list[int]],
+                  first: _Walk) -> list[FileOutcome]:
+        """Delete a chunk on several threads, each with the directories of its own files
+        (so each directory is opened once per chunk, as on one thread); the outcomes in
+        the chunk's order. The root was opened (``first``) before any file is touched, so
+        an unusable root still fails the chunk before anything is deleted."""
+        found: list[FileOutcome | None] = [None] * len(files)
+
+        def lane(positions: list[int], walk: _Walk) -> None:
+            for position in positions:
+                found[position] = walk.handle(files[position], remove=True)
+
+        def own_lane(positions: list[int]) -> None:
+            with _Walk(self.root, first.max_dirs) as walk:
+                lane(positions, walk)
+
+        with ThreadPoolExecutor(len(lanes) - 1, thread_name_prefix="opsctl-unlink") as pool:
+            others = [pool.submit(own_lane, positions) for positions in lanes[1:]]
+            lane(lanes[0], first)
+            for other in others:
+                other.result()
+        return [outcome for outcome in found if outcome is not None]
+
+
+def _lanes(files: list[ExpiredExport]) -> list[list[int]]:
+    """The chunk's positions in up to ``DELETE_LANES`` lanes, every file of a directory in
+    the same lane (directories dealt out in the order they first appear)."""
+    lane_of: dict[str, int] = {}
+    lanes: list[list[int]] = [[] for _ in range(DELETE_LANES)]
+    for position, item in enumerate(files):
+        directory = item.file_path.rpartition("/")[0]
+        lane = lane_of.setdefault(directory, len(lane_of) % DELETE_LANES)
+        lanes[lane].append(position)
+    return [positions for positions in lanes if positions]
 
 
 def _usable_root(root: Path) -> Path:
@@ -104,7 +150,7 @@ class _Walk:
     def __init__(self, root: Path, max_dirs: int) -> None:
         self.root = root
         self._dirs: dict[tuple[str, ...], int] = {}
-        self._max_dirs = max(2, max_dirs)
+        self.max_dirs = max(2, max_dirs)
 
     def __enter__(self) -> _Walk:
         try:
@@ -205,7 +251,7 @@ class _Walk:
                     f"{'a symlink' if link else 'not a directory'}; refused",
                 ) from None
             raise
-        if len(self._dirs) >= self._max_dirs:
+        if len(self._dirs) >= self.max_dirs:
             self._forget_least_recent(parts[:-1])
         self._dirs[parts] = fd
 
