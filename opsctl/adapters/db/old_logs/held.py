@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Table
 from opsctl.adapters.db.archive_catalog import catalogue
 from opsctl.adapters.db.database import Database, translate_errors
 from opsctl.adapters.db.log_lines import check_lines
+from opsctl.adapters.db.old_logs.postgres import source_sql
 from opsctl.adapters.db.old_logs.statements import FIRST
 from opsctl.ports import CatalogRecord, HeldBatch, LogBatch
 
@@ -41,22 +42,13 @@ Spans = Callable[[datetime, int], Generator[tuple[int | None, int], None, None]]
 
 def take_sql(conn: Connection, table: Table) -> str:
     """Delete a batch's range, returning its count, bounds and lines in id order."""
-    from psycopg import sql
-
-    c = table.c
-    schema = [table.schema] if table.schema else []
-    query = sql.SQL(
+    return source_sql(
+        conn, table,
         "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} > %s AND x.{id} <= %s "
         "AND x.{created_at} < %s RETURNING x.{id} AS id, x.{created_at} AS created_at, "
         "row_to_json(x)::text AS line) "
         "SELECT count(*), min(id), max(id), min(created_at), max(created_at), "
-        "string_agg(line, E'\\n' ORDER BY id) FROM gone"
-    ).format(
-        table=sql.Identifier(*schema, table.name),
-        id=sql.Identifier(c.id.name),
-        created_at=sql.Identifier(c.created_at.name),
-    )
-    return query.as_string(conn.connection.driver_connection)
+        "string_agg(line, E'\\n' ORDER BY id) FROM gone")
 
 
 def _lines_as_bytes(conn: Connection) -> None:

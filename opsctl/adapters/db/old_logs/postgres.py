@@ -13,42 +13,40 @@ from sqlalchemy import Connection, Table
 from opsctl.adapters.db.log_lines import ROW_VERSION
 
 
-def delete_archived_sql(conn: Connection, table: Table) -> str:
-    """Delete a batch's range, returning the count and version of what went."""
+def source_sql(conn: Connection, table: Table, template: str) -> str:
+    """``template`` with ``{table}``, ``{id}`` and ``{created_at}`` filled in as quoted
+    identifiers of the source table (mapped column names, schema included)."""
     from psycopg import sql
 
     c = table.c
     schema = [table.schema] if table.schema else []
-    query = sql.SQL(
-        "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} >= %s AND x.{id} <= %s "
-        "AND x.{created_at} < %s RETURNING x.{id} AS id, "
-        + ROW_VERSION.format(alias="x") + " AS v) "
-        "SELECT count(*), sum(v)::text FROM gone"
-    ).format(
+    return sql.SQL(template).format(
         table=sql.Identifier(*schema, table.name),
         id=sql.Identifier(c.id.name),
         created_at=sql.Identifier(c.created_at.name),
-    )
-    return query.as_string(conn.connection.driver_connection)
+    ).as_string(conn.connection.driver_connection)
+
+
+def delete_archived_sql(conn: Connection, table: Table) -> str:
+    """Delete a batch's range, returning the count and version of what went."""
+    return source_sql(
+        conn, table,
+        "WITH gone AS (DELETE FROM {table} AS x WHERE x.{id} >= %s AND x.{id} <= %s "
+        "AND x.{created_at} < %s RETURNING x.{id} AS id, "
+        + ROW_VERSION.format(alias="x") + " AS v) "
+        "SELECT count(*), sum(v)::text FROM gone")
 
 
 def delete_ids(conn: Connection, table: Table, ids: Sequence[int],
                cutoff: datetime) -> dict[int, dict[str, Any]]:
     """Delete these rows where older than the cutoff; their content as archived lines."""
-    from psycopg import sql
-
     found: dict[int, dict[str, Any]] = {}
-    c = table.c
-    schema = [table.schema] if table.schema else []
-    query = sql.SQL(
+    query = source_sql(
+        conn, table,
         "DELETE FROM {table} AS x WHERE x.{id} = ANY(%s) AND x.{created_at} < %s "
-        "RETURNING x.{id}, row_to_json(x)::text"
-    ).format(table=sql.Identifier(*schema, table.name),
-             id=sql.Identifier(c.id.name),
-             created_at=sql.Identifier(c.created_at.name))
+        "RETURNING x.{id}, row_to_json(x)::text")
     conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # the JSON's timestamps
-    for row_id, line in conn.exec_driver_sql(
-            query.as_string(conn.connection.driver_connection), (list(ids), cutoff)):
+    for row_id, line in conn.exec_driver_sql(query, (list(ids), cutoff)):
         found[int(row_id)] = json.loads(line)
     return found
 
