@@ -183,6 +183,20 @@ def execute_sql(url: str, *statements: str) -> None:
         engine.dispose()
 
 
+# The source table with its id and created_at columns renamed (``[source.columns]``).
+REMAPPED_COLUMNS = {"id": "log_id", "created_at": "inserted_at"}
+
+
+def remapped_table_with_a_column_of_its_own(url: str, created_at: datetime) -> None:
+    """``audit_exports`` with ``REMAPPED_COLUMNS``, one row (id 5, ``created_at``) and a
+    column opsctl does not know (``region``): an archive keeps every column under its
+    real name."""
+    insert_exports(url, [export_row(id=5, created_at=created_at, user_id="u")],
+                   table="audit_exports", columns=REMAPPED_COLUMNS)
+    execute_sql(url, "ALTER TABLE audit_exports ADD COLUMN region TEXT",
+                "UPDATE audit_exports SET region = 'eu-west-1'")
+
+
 def archived_lines(directory: Path) -> list[dict[str, Any]]:
     """Every row of every archive object in ``directory``, in object-name order."""
     import gzip

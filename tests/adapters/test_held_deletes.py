@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from support import export_row, insert_exports
+from support import (
+    REMAPPED_COLUMNS,
+    export_row,
+    insert_exports,
+    remapped_table_with_a_column_of_its_own,
+)
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.migrations import ensure_schema
@@ -193,17 +198,10 @@ def test_two_threads_hold_two_batches_at_once(pg_url: str, held: HeldDeletes) ->
 def test_remapped_and_unknown_columns_are_archived_under_their_real_names(pg_url: str) -> None:
     from opsctl.settings.data import SourceColumns
 
-    columns = {"id": "log_id", "created_at": "inserted_at"}
-    insert_exports(pg_url, [export_row(id=5, created_at=OLD, user_id="u")],
-                   table="audit_exports", columns=columns)
-    engine = create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_exports ADD COLUMN region TEXT"))
-        conn.execute(text("UPDATE audit_exports SET region = 'eu-west-1'"))
-    engine.dispose()
+    remapped_table_with_a_column_of_its_own(pg_url, OLD)
     ensure_schema(Database(pg_url))
     repo = OldLogsRepository(Database(pg_url), SourceSettings(
-        table="audit_exports", columns=SourceColumns(**columns)))
+        table="audit_exports", columns=SourceColumns(**REMAPPED_COLUMNS)))
     deletes = repo.held()
     try:
         [(after, last)] = list(deletes.spans(CUTOFF, 10))

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, select, text
-from support import export_row, insert_exports
+from support import (
+    REMAPPED_COLUMNS,
+    export_row,
+    insert_exports,
+    remapped_table_with_a_column_of_its_own,
+)
 
 from opsctl.adapters.db.database import Database
 from opsctl.adapters.db.migrations import ensure_schema
@@ -374,16 +379,10 @@ def test_settle_archived_does_nothing_when_a_row_changed(
 def test_remapped_and_unknown_columns_are_archived_under_their_real_names(
     db_url: str,
 ) -> None:
-    columns = {"id": "log_id", "created_at": "inserted_at"}
-    insert_exports(db_url, [export_row(id=5, created_at=OLD, user_id="u")],
-                   table="audit_exports", columns=columns)
-    engine = create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_exports ADD COLUMN region TEXT"))
-        conn.execute(text("UPDATE audit_exports SET region = 'eu-west-1'"))
-    engine.dispose()
+    remapped_table_with_a_column_of_its_own(db_url, OLD)
 
-    for repo in repository(db_url, table="audit_exports", columns=SourceColumns(**columns)):
+    for repo in repository(db_url, table="audit_exports",
+                           columns=SourceColumns(**REMAPPED_COLUMNS)):
         [batch] = list(repo.batches(CUTOFF, 10))
         row = json.loads(batch.payload)
         assert list(row) == [

@@ -112,6 +112,17 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(
     print(f"runs killed with an archived batch not yet deleted: {orphans_seen} of 5")
 
 
+def interrupted(proc: Any, signum: int, code: int) -> tuple[dict[str, Any], str]:
+    """Send ``signum``; the run's summary (checked: interrupted, exit ``code``), stderr."""
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == code, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    assert (summary["type"], summary["state"], summary["exit_code"]) == (
+        "export_log_cleanup_complete", "interrupted", code)
+    return summary, stderr
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_between_batches_with_the_summary(
     tmp_path: Path, home: Path, db_url: str, signum: int, code: int
@@ -121,13 +132,7 @@ def test_a_signal_stops_between_batches_with_the_summary(
     proc = start_logs_cleanup(home, db_url, "--archive-uri", target.as_uri(), "--batch-size", "100")
 
     assert wait_for_writes(proc, 2) == 2
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=30)
-
-    assert proc.returncode == code, stderr
-    summary = json.loads(stdout.splitlines()[-1])
-    assert (summary["type"], summary["state"], summary["exit_code"]) == (
-        "export_log_cleanup_complete", "interrupted", code)
+    summary, stderr = interrupted(proc, signum, code)
     assert summary["eligible_count"] == 6000
     assert 200 <= summary["deleted_count"] < 6000
     assert summary["deleted_count"] == summary["archived_count"] == 100 * summary[
@@ -149,13 +154,7 @@ def test_a_signal_stops_a_delete_only_run_with_exact_counts(
     deadline = time.monotonic() + 30
     while len(remaining(db_url)) > 3010 - 200 and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=30)
-
-    assert proc.returncode == code, stderr
-    summary = json.loads(stdout.splitlines()[-1])
-    assert (summary["type"], summary["state"], summary["exit_code"]) == (
-        "export_log_cleanup_complete", "interrupted", code)
+    summary, stderr = interrupted(proc, signum, code)
     left = len(remaining(db_url)) - 10  # the old rows the run left
     assert summary["eligible_count"] == 3000
     assert 200 <= summary["deleted_count"] < 3000
